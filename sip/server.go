@@ -1,0 +1,295 @@
+package sip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sync/errgroup"
+)
+
+// Handler handles one request. It responds on tx itself when it succeeds;
+// when it returns an error the guard answers with the status the error
+// carries (see StatusError) or 500. A handler of an INVITE or MESSAGE
+// must not return before its final response is sent (sipgo terminates the
+// transaction when the handler returns). ctx ends when the transaction
+// terminates or when the server stops after the drain period.
+type Handler func(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) error
+
+// Server owns the SIP user agent and its listeners. Register handlers with
+// Handle before Run; Run serves until its ctx ends.
+type Server struct {
+	cfg     Config
+	log     *zap.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	metrics *metrics
+
+	mu       sync.Mutex
+	handlers map[sip.RequestMethod]Handler
+	accept   []string
+	bound    []Listener
+
+	inflight chan struct{}
+	started  atomic.Bool
+	draining atomic.Bool
+	ready    chan struct{}
+}
+
+// New builds a Server from cfg (defaults applied). reg receives the SIP
+// metrics; it must not be nil.
+func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sip: config: %w", err)
+	}
+	log = log.Named("sip")
+	slogger := sipgoLogger(log)
+	var tlsConf *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("sip: load tls key pair: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	opts := []sipgo.UserAgentOption{
+		sipgo.WithUserAgent(cfg.UserAgent),
+		sipgo.WithUserAgentHostname(cfg.Hostname),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger)),
+	}
+	if tlsConf != nil {
+		opts = append(opts, sipgo.WithUserAgenTLSConfig(tlsConf))
+	}
+	ua, err := sipgo.NewUA(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sip: new user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slogger))
+	if err != nil {
+		_ = ua.Close()
+		return nil, fmt.Errorf("sip: new server: %w", err)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		_ = ua.Close()
+		return nil, fmt.Errorf("sip: metrics: %w", err)
+	}
+	return &Server{
+		cfg:      cfg,
+		log:      log,
+		ua:       ua,
+		srv:      srv,
+		metrics:  m,
+		handlers: make(map[sip.RequestMethod]Handler),
+		inflight: make(chan struct{}, cfg.MaxInflight),
+		ready:    make(chan struct{}),
+	}, nil
+}
+
+// sipgoLogger bridges sipgo's slog output to zap at warn level and above,
+// sampled so that a flood of bad packets cannot flood the log.
+func sipgoLogger(log *zap.Logger) *slog.Logger {
+	core := zapcore.NewSamplerWithOptions(log.Named("sipgo").Core(), time.Second, 5, 0)
+	return slog.New(zapslog.NewHandler(core, zapslog.WithName("sipgo"))).With()
+}
+
+// UA returns the user agent, for packages that send requests (client side).
+func (s *Server) UA() *sipgo.UserAgent { return s.ua }
+
+// Config returns the effective configuration.
+func (s *Server) Config() Config { return s.cfg }
+
+// Handle registers h for method. It must be called before Run.
+func (s *Server) Handle(method sip.RequestMethod, h Handler) error {
+	if s.started.Load() {
+		return ErrDraining
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handlers[method] = h
+	return nil
+}
+
+// Accept adds body types to the Accept header of OPTIONS answers.
+func (s *Server) Accept(types ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range types {
+		if !slices.Contains(s.accept, t) {
+			s.accept = append(s.accept, t)
+		}
+	}
+}
+
+// Ready is closed once every listener is bound.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addrs returns the bound listeners (with real ports when :0 was configured).
+// It is empty before Ready is closed.
+func (s *Server) Addrs() []Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.bound)
+}
+
+// allow returns the methods for Allow headers (RFC 3261 §20.5), sorted.
+func (s *Server) allow() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := map[string]bool{"ACK": true, "CANCEL": true, "OPTIONS": true}
+	for m := range s.handlers {
+		set[string(m)] = true
+	}
+	out := make([]string, 0, len(set))
+	for m := range set {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+// Run binds the listeners and serves until ctx ends, then drains: new
+// requests get 503 while in-flight handlers get up to DrainTimeout to
+// finish; then the listeners and the user agent are closed. Run returns
+// after every goroutine it started has exited.
+func (s *Server) Run(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("sip: Run called twice")
+	}
+	defer func() { _ = s.ua.Close() }()
+
+	// Handler contexts outlive ctx by the drain period.
+	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer hcancel()
+	s.register(hctx)
+
+	closers, serves, err := s.listen(ctx)
+	if err != nil {
+		for _, c := range closers {
+			_ = c()
+		}
+		return err
+	}
+	close(s.ready)
+	s.log.Info("sip listening", zap.Any("listen", s.Addrs()))
+
+	g := new(errgroup.Group)
+	for _, serve := range serves {
+		g.Go(serve)
+	}
+	<-ctx.Done()
+	s.draining.Store(true)
+	s.drain()
+	hcancel()
+	for _, c := range closers {
+		_ = c()
+	}
+	err = g.Wait()
+	s.log.Info("sip stopped")
+	return err
+}
+
+// drain waits until no handler is in flight or DrainTimeout passes.
+func (s *Server) drain() {
+	deadline := time.NewTimer(s.cfg.DrainTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for len(s.inflight) > 0 {
+		select {
+		case <-deadline.C:
+			s.log.Warn("sip drain timed out", zap.Int("inflight", len(s.inflight)))
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// listen binds every configured listener and returns their closers and
+// serve functions. Serve functions return nil once their listener is closed.
+func (s *Server) listen(ctx context.Context) ([]func() error, []func() error, error) {
+	var closers, serves []func() error
+	lc := net.ListenConfig{}
+	for _, entry := range s.cfg.Listen {
+		l, err := ParseListen(entry)
+		if err != nil {
+			return closers, nil, fmt.Errorf("sip: listen %q: %w", entry, err)
+		}
+		switch l.Transport {
+		case "udp":
+			pc, err := lc.ListenPacket(ctx, "udp", l.Addr)
+			if err != nil {
+				return closers, nil, fmt.Errorf("sip: listen udp %s: %w", l.Addr, err)
+			}
+			if uc, ok := pc.(*net.UDPConn); ok {
+				// Best effort: the kernel caps at rmem_max; a smaller buffer only means drops under load.
+				_ = uc.SetReadBuffer(s.cfg.SocketBuffer)
+				_ = uc.SetWriteBuffer(s.cfg.SocketBuffer)
+			}
+			closers = append(closers, pc.Close)
+			s.addBound(l.Transport, pc.LocalAddr().String())
+			serves = append(serves, func() error { return ignoreClosed(s.srv.ServeUDP(pc)) })
+		default:
+			ln, err := lc.Listen(ctx, "tcp", l.Addr)
+			if err != nil {
+				return closers, nil, fmt.Errorf("sip: listen %s %s: %w", l.Transport, l.Addr, err)
+			}
+			closers = append(closers, ln.Close)
+			s.addBound(l.Transport, ln.Addr().String())
+			var serve func(net.Listener) error
+			switch l.Transport {
+			case "tcp":
+				serve = s.srv.ServeTCP
+			case "ws":
+				serve = s.srv.ServeWS
+			case "tls":
+				ln = tls.NewListener(ln, s.tlsConfig())
+				serve = s.srv.ServeTLS
+			case "wss":
+				ln = tls.NewListener(ln, s.tlsConfig())
+				serve = s.srv.ServeWSS
+			}
+			serves = append(serves, func() error { return ignoreClosed(serve(ln)) })
+		}
+	}
+	return closers, serves, nil
+}
+
+func (s *Server) tlsConfig() *tls.Config {
+	// New validated that the pair loads; load again for an independent config.
+	cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+	if err != nil {
+		return &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+}
+
+func (s *Server) addBound(transport, addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bound = append(s.bound, Listener{Transport: transport, Addr: addr})
+}
+
+func ignoreClosed(err error) error {
+	if err == nil || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return fmt.Errorf("sip: serve: %w", err)
+}
