@@ -6,8 +6,10 @@ import (
 )
 
 // Store is one opened backend. It hands out the per-domain views; each view
-// is safe for concurrent use. Run performs background housekeeping (expiry
-// sweeps) until ctx ends; Close releases the backend and is idempotent.
+// is safe for concurrent use. Run performs background housekeeping (token
+// expiry) until ctx ends; Close releases the backend and is idempotent.
+// Expired bindings are hidden from reads at once and swept by their owner,
+// the registrar, through Bindings.Sweep, so that it can announce each removal.
 type Store interface {
 	Bindings() Bindings
 	Events() EventLog
@@ -15,7 +17,7 @@ type Store interface {
 	Tokens() Tokens
 	// Ping reports whether the backend answers (used by /readyz).
 	Ping(ctx context.Context) error
-	// Run sweeps expired records every interval until ctx ends; it returns nil on ctx end.
+	// Run sweeps expired tokens every interval until ctx ends; it returns nil on ctx end.
 	Run(ctx context.Context) error
 	// Close releases files and connections. Safe to call more than once.
 	Close() error
