@@ -244,6 +244,27 @@ func ApplyEnv(dst any, environ []string, ignore ...string) error {
 	return errors.Join(errs...)
 }
 
+// Value renders the current value of key path in dst (a pointer to the
+// composed struct) as the environment would spell it: lists comma-separated,
+// durations as "30s", secrets masked.
+func Value(dst any, path string) string {
+	v := fieldByPath(reflect.ValueOf(dst).Elem(), path)
+	switch {
+	case v.Type() == durationType:
+		return time.Duration(v.Int()).String()
+	case v.Kind() == reflect.Slice:
+		parts := make([]string, v.Len())
+		for i := range v.Len() {
+			parts[i] = fmt.Sprint(v.Index(i).Interface())
+		}
+		return strings.Join(parts, ",")
+	case v.Kind() == reflect.String:
+		return maskURL(v.String())
+	default:
+		return fmt.Sprint(v.Interface())
+	}
+}
+
 func fieldByPath(v reflect.Value, path string) reflect.Value {
 	for _, part := range strings.Split(path, ".") {
 		v = v.Field(yamlFields(v.Type())[part])

@@ -1,0 +1,70 @@
+# convergo — see README.md. Targets run from a fresh Debian 12 machine with Go;
+# `make test` installs the system packages the tests need when run as root.
+SHELL := /bin/bash
+GO ?= go
+GOBIN := $(shell $(GO) env GOPATH)/bin
+VERSION ?= $(shell git describe --dirty --always 2>/dev/null || echo dev)
+STATICCHECK_VERSION ?= 2026.2.2
+FUZZTIME ?= 30s
+CONFIG ?=
+# Debian packages the tests use: redis-server (store tests, with redis-cli for
+# the cluster), sip-tester (SIPp scenarios), sipsak (manual checks).
+APT_PACKAGES := redis-server sip-tester
+
+.PHONY: build run test deps bench fuzz lint tidy-check sipp clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o bin/convergo ./cmd/convergo
+
+# Direct mode, embedded store in ./data, SIP on 127.0.0.1:5060 (UDP+TCP), HTTP on 127.0.0.1:8080.
+run: build
+	./bin/convergo serve $(if $(CONFIG),-config $(CONFIG))
+
+# Installs what the tests need and is missing (apt-get, as root only).
+deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-cli >/dev/null || missing="$$missing redis-server"; \
+	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing:$$missing (run make test as root, or apt-get install them)"; \
+	  fi; \
+	fi
+
+test: deps
+	$(GO) test -race -count=1 ./...
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# go test -fuzz takes one target per package, so loop over them all.
+fuzz:
+	@for p in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
+	    echo "fuzz $$p $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+	  done; \
+	done
+
+lint:
+	$(GO) vet ./...
+	@test -x $(GOBIN)/staticcheck && $(GOBIN)/staticcheck -version | grep -q '$(STATICCHECK_VERSION)' || \
+	  $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GOBIN)/staticcheck ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+tidy-check:
+	$(GO) mod tidy
+	git diff --exit-code go.mod go.sum
+
+# Starts a server with testdata/sipp/convergo.yaml and runs every SIPp scenario against it.
+sipp: deps build
+	./testdata/sipp/run.sh
+
+clean:
+	rm -rf bin

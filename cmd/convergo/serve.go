@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/convergo/convergo/auth"
+	csip "github.com/convergo/convergo/sip"
+	"github.com/convergo/convergo/store"
+	"github.com/convergo/convergo/store/bolt"
+	"github.com/convergo/convergo/store/redis"
+)
+
+// boundAddrs are the addresses serve actually listens on (ports resolved).
+type boundAddrs struct {
+	HTTP  string
+	Admin string
+	SIP   []csip.Listener
+}
+
+// newLogger builds the process logger from the log block.
+func newLogger(c LogConfig, e env) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	var enc zapcore.Encoder
+	if c.Format == "json" {
+		ec := zap.NewProductionEncoderConfig()
+		ec.EncodeTime = zapcore.ISO8601TimeEncoder
+		enc = zapcore.NewJSONEncoder(ec)
+	} else {
+		ec := zap.NewDevelopmentEncoderConfig()
+		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+		enc = zapcore.NewConsoleEncoder(ec)
+	}
+	core := zapcore.NewCore(enc, zapcore.AddSync(e.stderr), level)
+	return zap.New(core, zap.ErrorOutput(zapcore.AddSync(e.stderr))), nil
+}
+
+// openStore opens the configured backend.
+func openStore(ctx context.Context, c StoreConfig, log *zap.Logger) (store.Store, error) {
+	switch c.Backend {
+	case "redis":
+		return redis.Open(ctx, c.Redis, log)
+	default:
+		return bolt.Open(c.Bolt, log)
+	}
+}
+
+// newRegistry returns a registry with the Go runtime and process collectors
+// and the build info gauge.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "convergo_build_info", Help: "Build information; always 1.",
+	}, []string{"version"})
+	build.WithLabelValues(version).Set(1)
+	reg.MustRegister(build)
+	return reg
+}
+
+// serve runs the server until ctx ends, then shuts down within
+// cfg.ShutdownGrace: SIP stops admitting and drains, HTTP finishes its
+// requests, then the store is closed.
+func serve(ctx context.Context, cfg Config, e env) error {
+	log, err := newLogger(cfg.Log, e)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(zap.String("node", cfg.Node))
+	reg := newRegistry()
+
+	st, err := openStore(ctx, cfg.Store, log)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("close store", zap.Error(err))
+		}
+	}()
+
+	authSvc, err := auth.New(cfg.Auth, st.Users(), st.Tokens(), log, reg)
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+
+	// SIP drains within the grace period, leaving time for the rest.
+	sipCfg := cfg.SIP
+	if maxDrain := cfg.ShutdownGrace * 3 / 4; sipCfg.DrainTimeout > maxDrain {
+		sipCfg.DrainTimeout = maxDrain
+	}
+	sipSrv, err := csip.New(sipCfg, log, reg)
+	if err != nil {
+		return err
+	}
+
+	var ready atomic.Bool
+	api := newAPI(log, reg, st, &ready)
+	authSvc.Routes(api.mux)
+
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	httpSrv := &http.Server{Handler: api, ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ErrorLog: zap.NewStdLog(log.Named("http"))}
+	servers := []*http.Server{httpSrv}
+	listeners := []net.Listener{httpLn}
+	bound := boundAddrs{HTTP: httpLn.Addr().String()}
+	if cfg.HTTP.AdminListen != "" {
+		adminLn, err := net.Listen("tcp", cfg.HTTP.AdminListen)
+		if err != nil {
+			_ = httpLn.Close()
+			return fmt.Errorf("admin listen %s: %w", cfg.HTTP.AdminListen, err)
+		}
+		servers = append(servers, &http.Server{Handler: adminMux(), ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout})
+		listeners = append(listeners, adminLn)
+		bound.Admin = adminLn.Addr().String()
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return st.Run(gctx) })
+	g.Go(func() error { return sipSrv.Run(gctx) })
+	for i, srv := range servers {
+		g.Go(func() error {
+			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http serve: %w", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		ready.Store(false)
+		// The drain gets its own deadline: gctx is already cancelled.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.ShutdownGrace)
+		defer cancel()
+		var errs []error
+		for _, srv := range servers {
+			if err := srv.Shutdown(sctx); err != nil {
+				errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+			}
+		}
+		return errors.Join(errs...)
+	})
+	g.Go(func() error {
+		select {
+		case <-gctx.Done():
+			return nil
+		case <-sipSrv.Ready():
+		}
+		pctx, cancel := context.WithTimeout(gctx, 5*time.Second)
+		defer cancel()
+		if err := st.Ping(pctx); err != nil {
+			return fmt.Errorf("store not answering: %w", err)
+		}
+		ready.Store(true)
+		bound.SIP = sipSrv.Addrs()
+		log.Info("convergo ready", zap.String("version", version), zap.String("http", bound.HTTP),
+			zap.Any("sip", bound.SIP), zap.String("store", cfg.Store.Backend))
+		if e.onReady != nil {
+			e.onReady(bound)
+		}
+		return nil
+	})
+
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		log.Info("shutting down", zap.Duration("grace", cfg.ShutdownGrace))
+		t := time.NewTimer(cfg.ShutdownGrace)
+		defer t.Stop()
+		select {
+		case err = <-done:
+		case <-t.C:
+			return fmt.Errorf("shutdown exceeded %s grace period", cfg.ShutdownGrace)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("convergo stopped")
+	return nil
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a bytes.Buffer safe for the server's log writes and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testEnviron points every file the server writes into dir and every
+// listener at an ephemeral loopback port.
+func testEnviron(dir string, extra ...string) []string {
+	return append([]string{
+		"CONVERGO_STORE_BOLT_PATH=" + filepath.Join(dir, "convergo.db"),
+		"CONVERGO_AUTH_AUTO_KEY_FILE=" + filepath.Join(dir, "jwt.pem"),
+		"CONVERGO_HTTP_LISTEN=127.0.0.1:0",
+		"CONVERGO_SIP_LISTEN=udp:127.0.0.1:0,tcp:127.0.0.1:0",
+		"CONVERGO_SHUTDOWN_GRACE=5s",
+	}, extra...)
+}
+
+// startServe runs "convergo serve" in-process and returns its bound
+// addresses, a stop function and the channel run's result arrives on.
+func startServe(t *testing.T, environ []string, args ...string) (boundAddrs, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	readyCh := make(chan boundAddrs, 1)
+	logs := &syncBuffer{}
+	e := env{environ: environ, stdin: strings.NewReader(""), stdout: io.Discard, stderr: logs,
+		onReady: func(b boundAddrs) { readyCh <- b }}
+	done := make(chan error, 1)
+	go func() { done <- runEnv(ctx, append([]string{"serve"}, args...), e) }()
+	var stopped bool
+	var stopErr error
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			stopErr = <-done
+		}
+		return stopErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	select {
+	case b := <-readyCh:
+		return b, stop
+	case err := <-done:
+		stopped = true
+		cancel()
+		t.Fatalf("serve ended before ready: %v\nlogs:\n%s", err, logs.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("serve not ready\nlogs:\n%s", logs.String())
+	}
+	return boundAddrs{}, stop
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	addrs, stop := startServe(t, testEnviron(dir))
+	base := "http://" + addrs.HTTP
+
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz = %d %q, want 200 ok", code, body)
+	}
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d, want 200", code)
+	}
+	code, body := get(t, base+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, want := range []string{"convergo_build_info{version=\"dev\"} 1", "go_goroutines", "process_resident_memory_bytes", "convergo_sip_inflight_requests"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	code, body = get(t, base+"/no/such/route")
+	if code != 404 || !strings.Contains(body, `"status":404`) {
+		t.Fatalf("unknown route = %d %s, want a 404 problem", code, body)
+	}
+
+	t.Run("sipp options", func(t *testing.T) {
+		sipp := requireTool(t, "sipp")
+		for _, l := range addrs.SIP {
+			transport := map[string]string{"udp": "u1", "tcp": "t1"}[l.Transport]
+			runSIPp(t, sipp, "options.xml", transport, l.Addr, 3)
+		}
+	})
+
+	start := time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v after shutdown, want nil", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("shutdown took %s, longer than the grace period", d)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "convergo.db")); err != nil {
+		t.Errorf("store file not created: %v", err)
+	}
+}
+
+// requireTool returns the path of a tool the tests need. `make test`
+// installs it; when CI is set its absence is a failure, not a skip.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s not installed (make test installs it with apt-get)", name)
+	}
+	t.Skipf("%s not installed; run make test as root to install it", name)
+	return ""
+}
+
+func runSIPp(t *testing.T, sipp, scenario, transport, target string, calls int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	errFile := filepath.Join(t.TempDir(), "sipp.err")
+	cmd := exec.CommandContext(ctx, sipp, "-sf", filepath.Join("..", "..", "testdata", "sipp", scenario),
+		"-t", transport, "-i", "127.0.0.1", "-m", strconv.Itoa(calls), "-timeout", "15s", "-timeout_error",
+		"-trace_err", "-error_file", errFile, "-nostdin", target)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		errs, _ := os.ReadFile(errFile)
+		t.Fatalf("sipp %s over %s: %v\n%s\n%s", scenario, transport, err, lastLines(string(out), 30), errs)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestBadConfigExitsWithEveryProblemAndTouchesNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "bad.yaml")
+	yaml := "sip:\n  listen: [\"udp:127.0.0.1:5060\", \"udp:abc\"]\n  lissten: x\nstore:\n  backend: mongo\nlog:\n  level: loud\n"
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	environ := []string{"CONVERGO_STORE_BOLT_PATH=" + filepath.Join(dir, "convergo.db"), "CONVERGO_SIP_MAX_INFLIGHT=lots"}
+	e := env{environ: environ, stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr}
+	err := runEnv(t.Context(), []string{"serve", "-config", cfgFile}, e)
+	if !errors.Is(err, errConfig) {
+		t.Fatalf("runEnv() = %v, want errConfig", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		`config: sip.listen[1]: "udp:abc": missing port`,
+		"config: sip.lissten: line 3: unknown key",
+		`config: store.backend: "mongo": want bolt or redis`,
+		`config: log.level: "loud"`,
+		`config: sip.max_inflight (CONVERGO_SIP_MAX_INFLIGHT): "lots": not an integer`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if n := strings.Count(msg, "\n  config: "); n < 5 {
+		t.Errorf("want one line per problem (≥5), got %d:\n%s", n, msg)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("bad config touched the data dir: %v", entries)
+	}
+}
+
+func TestConfigPrintMasksSecrets(t *testing.T) {
+	var out bytes.Buffer
+	e := env{environ: testEnviron(t.TempDir(), "CONVERGO_STORE_REDIS_URL=redis://app:topsecret@127.0.0.1:6379/0",
+		"CONVERGO_STORE_REDIS_PASSWORD=alsosecret"), stdin: strings.NewReader(""), stdout: &out, stderr: io.Discard}
+	if err := runEnv(t.Context(), []string{"config", "print"}, e); err != nil {
+		t.Fatalf("config print: %v", err)
+	}
+	s := out.String()
+	for _, leak := range []string{"topsecret", "alsosecret"} {
+		if strings.Contains(s, leak) {
+			t.Fatalf("config print leaks %q:\n%s", leak, s)
+		}
+	}
+	for _, want := range []string{"shutdown_grace: 5s", "listen: ['udp:127.0.0.1:0', 'tcp:127.0.0.1:0']", "backend: bolt"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("config print lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+func TestConfigKeysListsEnvNames(t *testing.T) {
+	var out bytes.Buffer
+	e := env{stdout: &out, stderr: io.Discard}
+	if err := runEnv(t.Context(), []string{"config", "keys"}, e); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sip.listen", "CONVERGO_SIP_LISTEN", "store.redis.url", "CONVERGO_STORE_REDIS_URL", "auth.access_ttl"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("config keys lacks %q", want)
+		}
+	}
+}
+
+func TestUnknownCommandIsUsageError(t *testing.T) {
+	e := env{stdout: io.Discard, stderr: io.Discard}
+	if err := runEnv(t.Context(), []string{"frobnicate"}, e); !errors.Is(err, errUsage) {
+		t.Fatalf("runEnv(frobnicate) = %v, want errUsage", err)
+	}
+	var out bytes.Buffer
+	e.stdout = &out
+	if err := runEnv(t.Context(), []string{"version"}, e); err != nil || out.String() != "convergo dev\n" {
+		t.Fatalf("version = %q, %v", out.String(), err)
+	}
+}
