@@ -253,9 +253,17 @@ func TestShutdownDrainsInflight(t *testing.T) {
 	go func() { got <- exchangeUDP(t, addr, request("MESSAGE", ""), 5*time.Second) }()
 	<-entered
 	cancel() // shutdown begins while the MESSAGE is in flight
-	// New requests are refused while draining.
-	if res := exchangeUDP(t, addr, request("OPTIONS", ""), 3*time.Second); res == nil || res.StatusCode != 503 {
-		t.Fatalf("request during drain: got %v, want 503", res)
+	// New requests are refused once Run has seen the cancel.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		res := exchangeUDP(t, addr, request("OPTIONS", ""), time.Second)
+		if res != nil && res.StatusCode == 503 {
+			break
+		}
+		if res == nil || res.StatusCode != 200 || time.Now().After(deadline) {
+			t.Fatalf("request during drain: got %v, want 503", res)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	close(release)
 	if res := <-got; res == nil || res.StatusCode != 200 {
