@@ -9,6 +9,8 @@ import (
 	"github.com/convergo/convergo/auth"
 	"github.com/convergo/convergo/internal/config"
 	"github.com/convergo/convergo/sip"
+	"github.com/convergo/convergo/sip/isc"
+	"github.com/convergo/convergo/sip/registrar"
 	"github.com/convergo/convergo/store/bolt"
 	"github.com/convergo/convergo/store/redis"
 )
@@ -19,12 +21,14 @@ type Config struct {
 	// Node names this server among several sharing one Redis. Default: the host name.
 	Node string `yaml:"node"`
 	// ShutdownGrace bounds the whole shutdown after SIGINT/SIGTERM. Default 10s.
-	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
-	Log           LogConfig     `yaml:"log"`
-	HTTP          HTTPConfig    `yaml:"http"`
-	SIP           sip.Config    `yaml:"sip"`
-	Store         StoreConfig   `yaml:"store"`
-	Auth          auth.Config   `yaml:"auth"`
+	ShutdownGrace time.Duration    `yaml:"shutdown_grace"`
+	Log           LogConfig        `yaml:"log"`
+	HTTP          HTTPConfig       `yaml:"http"`
+	SIP           sip.Config       `yaml:"sip"`
+	Registrar     registrar.Config `yaml:"registrar"`
+	ISC           isc.Config       `yaml:"isc"`
+	Store         StoreConfig      `yaml:"store"`
+	Auth          auth.Config      `yaml:"auth"`
 }
 
 // LogConfig selects the log output.
@@ -110,6 +114,8 @@ func defaultConfig() Config {
 		Log:           LogConfig{Level: "info", Format: "console"},
 		HTTP:          HTTPConfig{Listen: "127.0.0.1:8080", ReadHeaderTimeout: 10 * time.Second},
 		SIP:           sip.Config{}.WithDefaults(),
+		Registrar:     registrar.Config{}.WithDefaults(),
+		ISC:           isc.Config{}.WithDefaults(),
 		Store:         StoreConfig{Backend: "bolt", Bolt: bolt.Config{}.WithDefaults(), Redis: redis.Config{}.WithDefaults()},
 		Auth:          auth.Config{}.WithDefaults(),
 	}
@@ -155,6 +161,8 @@ func (c Config) validate() []error {
 	errs = append(errs, config.Prefix("log", c.Log.Validate())...)
 	errs = append(errs, config.Prefix("http", c.HTTP.Validate())...)
 	errs = append(errs, config.Prefix("sip", c.SIP.Validate())...)
+	errs = append(errs, config.Prefix("registrar", c.Registrar.Validate())...)
+	errs = append(errs, config.Prefix("isc", c.ISC.Validate())...)
 	errs = append(errs, config.Prefix("store", c.Store.Validate())...)
 	errs = append(errs, config.Prefix("auth", c.Auth.Validate())...)
 	return errs

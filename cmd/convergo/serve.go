@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/convergo/convergo/auth"
 	csip "github.com/convergo/convergo/sip"
+	"github.com/convergo/convergo/sip/isc"
+	"github.com/convergo/convergo/sip/registrar"
 	"github.com/convergo/convergo/store"
 	"github.com/convergo/convergo/store/bolt"
 	"github.com/convergo/convergo/store/redis"
@@ -110,6 +113,21 @@ func serve(ctx context.Context, cfg Config, e env) error {
 		return err
 	}
 
+	trust, err := isc.New(cfg.ISC, log, reg)
+	if err != nil {
+		return fmt.Errorf("isc: %w", err)
+	}
+	rg, err := registrar.New(cfg.Registrar, registrar.Deps{
+		Bindings: st.Bindings(), Sweeper: st.Bindings(), Users: st.Users(),
+		Auth: sipAuth{authSvc.SIP()}, UA: sipSrv.UA(), Node: cfg.Node, Listeners: listeners(sipSrv),
+	}, log, reg)
+	if err != nil {
+		return fmt.Errorf("registrar: %w", err)
+	}
+	if err := sipSrv.Handle(sip.REGISTER, trust.Middleware(rg.OnRegister)); err != nil {
+		return err
+	}
+
 	var ready atomic.Bool
 	api := newAPI(log, reg, st, &ready)
 	authSvc.Routes(api.mux)
@@ -136,6 +154,7 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return st.Run(gctx) })
 	g.Go(func() error { return sipSrv.Run(gctx) })
+	g.Go(func() error { return rg.Run(gctx) })
 	for i, srv := range servers {
 		g.Go(func() error {
 			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {

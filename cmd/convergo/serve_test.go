@@ -98,7 +98,14 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestServeEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	addrs, stop := startServe(t, testEnviron(dir))
+	// SIPp computes only MD5 Digest and answers the first challenge.
+	environ := testEnviron(dir, "CONVERGO_AUTH_DIGEST_ALGORITHMS=MD5,SHA-256", "CONVERGO_SIP_DOMAIN=convergo.test")
+	// Bootstrap an account with the CLI before the server holds the store.
+	add := env{environ: environ, stdin: strings.NewReader("sipp-secret-1\n"), stdout: io.Discard, stderr: io.Discard}
+	if err := runEnv(t.Context(), []string{"user", "add", "-id", "sippuser", "-identity", "sip:sippuser@convergo.test", "-password-stdin"}, add); err != nil {
+		t.Fatalf("user add: %v", err)
+	}
+	addrs, stop := startServe(t, environ)
 	base := "http://" + addrs.HTTP
 
 	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
@@ -126,6 +133,18 @@ func TestServeEndToEnd(t *testing.T) {
 		for _, l := range addrs.SIP {
 			transport := map[string]string{"udp": "u1", "tcp": "t1"}[l.Transport]
 			runSIPp(t, sipp, "options.xml", transport, l.Addr, 3)
+		}
+	})
+	t.Run("sipp digest register", func(t *testing.T) {
+		sipp := requireTool(t, "sipp")
+		for _, l := range addrs.SIP {
+			transport := map[string]string{"udp": "u1", "tcp": "t1"}[l.Transport]
+			runSIPp(t, sipp, "register.xml", transport, l.Addr, 3,
+				"-s", "sippuser", "-au", "sippuser", "-ap", "sipp-secret-1", "-key", "domain", "convergo.test")
+		}
+		_, body := get(t, base+"/metrics")
+		if !strings.Contains(body, `convergo_registrar_registrations_total`) {
+			t.Errorf("/metrics lacks registrar counters after REGISTERs")
 		}
 	})
 
@@ -156,14 +175,15 @@ func requireTool(t *testing.T, name string) string {
 	return ""
 }
 
-func runSIPp(t *testing.T, sipp, scenario, transport, target string, calls int) {
+func runSIPp(t *testing.T, sipp, scenario, transport, target string, calls int, extra ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	errFile := filepath.Join(t.TempDir(), "sipp.err")
 	cmd := exec.CommandContext(ctx, sipp, "-sf", filepath.Join("..", "..", "testdata", "sipp", scenario),
 		"-t", transport, "-i", "127.0.0.1", "-m", strconv.Itoa(calls), "-timeout", "15s", "-timeout_error",
-		"-trace_err", "-error_file", errFile, "-nostdin", target)
+		"-trace_err", "-error_file", errFile, "-nostdin")
+	cmd.Args = append(append(cmd.Args, extra...), target)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		errs, _ := os.ReadFile(errFile)

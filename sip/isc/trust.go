@@ -1,0 +1,176 @@
+package isc
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// trustOnlyHeaders are accepted only from the trust domain; from anyone
+// else they are removed (RFC 3325 §5, RFC 5502 §6, RFC 7315 §4, TS 24.229
+// §4.4). P-Asserted-Identity is refused rather than stripped: see Middleware.
+var trustOnlyHeaders = []string{
+	"P-Served-User",
+	"P-Charging-Vector",
+	"P-Charging-Function-Addresses",
+	"P-Asserted-Service",
+	"P-Access-Network-Info",
+	"P-Visited-Network-ID",
+}
+
+// Trust decides whether a request comes from the trust domain and applies
+// the resulting header policy. It is immutable after New and safe for
+// concurrent use.
+type Trust struct {
+	peers   []netip.Prefix
+	as      *sip.Uri // nil: the top Route is our own
+	log     *zap.Logger
+	metrics *metrics
+}
+
+// New validates cfg and builds a Trust. reg receives the isc metrics (nil:
+// not registered).
+func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Trust, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("isc: config: %w", err)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	t := &Trust{log: log.Named("isc")}
+	for _, p := range cfg.TrustedPeers {
+		prefix, _ := parsePeer(p) // validated above
+		t.peers = append(t.peers, prefix)
+	}
+	if cfg.ASURI != "" {
+		u, _ := parseASURI(cfg.ASURI) // validated above
+		t.as = &u
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("isc: metrics: %w", err)
+	}
+	t.metrics = m
+	return t, nil
+}
+
+// Trusted reports whether addr belongs to the trust domain.
+func (t *Trust) Trusted(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range t.peers {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// sourceAddr is the network source of a received request: the socket peer
+// address sipgo records (never a Via value an attacker could write).
+func sourceAddr(req *sip.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
+}
+
+// Middleware wraps next with the trust policy. A request from an untrusted
+// source that carries P-Asserted-Identity gets 403 (an ACK, which cannot be
+// answered, has the header stripped instead); the other trust-domain
+// P-headers are stripped from it. next receives a clone when headers were
+// stripped, and a context carrying the request's Info (see FromContext).
+func (t *Trust) Middleware(next Handler) Handler {
+	return func(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) error {
+		src, ok := sourceAddr(req)
+		trusted := ok && t.Trusted(src)
+		if trusted {
+			t.metrics.requests.WithLabelValues("trusted").Inc()
+			return next(WithInfo(ctx, t.classify(req)), req, tx)
+		}
+		t.metrics.requests.WithLabelValues("untrusted").Inc()
+		if req.GetHeader("P-Asserted-Identity") != nil && !req.IsAck() {
+			t.metrics.refused.Inc()
+			return &StatusError{Code: sip.StatusForbidden, Reason: "Forbidden (untrusted P-Asserted-Identity)",
+				Err: fmt.Errorf("%w: %s", ErrUntrustedIdentity, src)}
+		}
+		if hasAny(req, trustOnlyHeaders) || req.GetHeader("P-Asserted-Identity") != nil {
+			// sipgo's transaction still reads the original (100 Trying,
+			// retransmission matching): strip from a copy.
+			req = req.Clone()
+			n := removeAll(req, "P-Asserted-Identity")
+			for _, name := range trustOnlyHeaders {
+				n += removeAll(req, name)
+			}
+			t.metrics.stripped.Add(float64(n))
+		}
+		return next(WithInfo(ctx, Info{}), req, tx)
+	}
+}
+
+func hasAny(req *sip.Request, names []string) bool {
+	for _, n := range names {
+		if req.GetHeader(n) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// removeAll removes every header called name, whatever its case on the
+// wire (sipgo's RemoveHeader matches the wire spelling and one header at a
+// time), and returns how many it removed.
+func removeAll(req *sip.Request, name string) int {
+	n := 0
+	for {
+		h := req.GetHeader(name)
+		if h == nil || !req.RemoveHeader(h.Name()) {
+			return n
+		}
+		n++
+	}
+}
+
+// headerValues returns every value of the named header, splitting
+// comma-separated lists outside quotes and angle brackets.
+func headerValues(req *sip.Request, name string) []string {
+	var out []string
+	for _, h := range req.GetHeaders(name) {
+		out = append(out, splitList(h.Value())...)
+	}
+	return out
+}
+
+// splitList splits a header value on commas that are outside quoted
+// strings and <...> (RFC 3261 §7.3.1).
+func splitList(v string) []string {
+	var out []string
+	start, inQuote, inAngle := 0, false, false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case inQuote && c == '\\':
+			i++
+		case c == '"':
+			inQuote = !inQuote
+		case !inQuote && c == '<':
+			inAngle = true
+		case !inQuote && c == '>':
+			inAngle = false
+		case !inQuote && !inAngle && c == ',':
+			if s := strings.TrimSpace(v[start:i]); s != "" {
+				out = append(out, s)
+			}
+			start = i + 1
+		}
+	}
+	if s := strings.TrimSpace(v[start:]); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
