@@ -96,17 +96,34 @@ type TokenPair struct {
 
 // login checks a password and opens a session (a new refresh family).
 func (s *Service) login(ctx context.Context, username, password, device string, src netip.Addr) (TokenPair, error) {
+	u, err := s.CheckPassword(ctx, username, password, src)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	pair, err := s.openSession(ctx, u, device, randomID(), s.now())
+	if err != nil {
+		return TokenPair{}, err
+	}
+	s.metrics.logins.Inc()
+	return pair, nil
+}
+
+// CheckPassword verifies a user's password for callers that cannot use
+// tokens (CardDAV Basic auth), under the same per-user and per-address
+// failure limits as login: ErrInvalidCredentials (unknown user and wrong
+// password alike, same cost), ErrDisabled, or *RateLimitError.
+func (s *Service) CheckPassword(ctx context.Context, username, password string, src netip.Addr) (store.User, error) {
 	now := s.now()
 	uKey, aKey := userKey(username), addrKey(src)
 	for _, k := range []struct{ name, key string }{{"addr", aKey}, {"user", uKey}} {
 		if d := s.limiter.blocked(k.key, now); d > 0 {
 			s.metrics.fail(kindLogin, "rate limited")
-			return TokenPair{}, &RateLimitError{Key: k.name, RetryAfter: d}
+			return store.User{}, &RateLimitError{Key: k.name, RetryAfter: d}
 		}
 	}
 	u, err := s.users.Get(ctx, username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return TokenPair{}, fmt.Errorf("auth: get user: %w", err)
+		return store.User{}, fmt.Errorf("auth: get user: %w", err)
 	}
 	phc := u.PasswordHash
 	if err != nil || phc == "" {
@@ -114,7 +131,7 @@ func (s *Service) login(ctx context.Context, username, password, device string, 
 	}
 	ok, verr := s.verifyPassword(ctx, phc, password)
 	if verr != nil && ctx.Err() != nil {
-		return TokenPair{}, verr
+		return store.User{}, verr
 	}
 	if verr != nil { // a stored hash we cannot read: log it, answer like a wrong password
 		s.log.Error("unreadable password hash", zap.String("user", username), zap.Error(verr))
@@ -128,19 +145,14 @@ func (s *Service) login(ctx context.Context, username, password, device string, 
 		if d := s.limiter.fail(now, uKey, aKey); d > 0 {
 			s.log.Info("login blocked after failures", zap.String("user", username), zap.Stringer("addr", src), zap.Duration("block", d))
 		}
-		return TokenPair{}, ErrInvalidCredentials
+		return store.User{}, ErrInvalidCredentials
 	}
 	if u.Disabled {
 		s.metrics.fail(kindLogin, "disabled")
-		return TokenPair{}, ErrDisabled
+		return store.User{}, ErrDisabled
 	}
 	s.limiter.reset(uKey)
-	pair, err := s.openSession(ctx, u, device, randomID(), now)
-	if err != nil {
-		return TokenPair{}, err
-	}
-	s.metrics.logins.Inc()
-	return pair, nil
+	return u, nil
 }
 
 // verifyPassword runs the argon2 check under the concurrency bound.

@@ -15,6 +15,8 @@ type Store interface {
 	Events() EventLog
 	Users() Users
 	Tokens() Tokens
+	// Contacts returns the address books; their change feed is Events().
+	Contacts() Contacts
 	// Ping reports whether the backend answers (used by /readyz).
 	Ping(ctx context.Context) error
 	// Run sweeps expired tokens every interval until ctx ends; it returns nil on ctx end.

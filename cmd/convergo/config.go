@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/convergo/convergo/addressbook"
 	"github.com/convergo/convergo/auth"
 	"github.com/convergo/convergo/internal/config"
 	"github.com/convergo/convergo/sip"
@@ -21,14 +22,15 @@ type Config struct {
 	// Node names this server among several sharing one Redis. Default: the host name.
 	Node string `yaml:"node"`
 	// ShutdownGrace bounds the whole shutdown after SIGINT/SIGTERM. Default 10s.
-	ShutdownGrace time.Duration    `yaml:"shutdown_grace"`
-	Log           LogConfig        `yaml:"log"`
-	HTTP          HTTPConfig       `yaml:"http"`
-	SIP           sip.Config       `yaml:"sip"`
-	Registrar     registrar.Config `yaml:"registrar"`
-	ISC           isc.Config       `yaml:"isc"`
-	Store         StoreConfig      `yaml:"store"`
-	Auth          auth.Config      `yaml:"auth"`
+	ShutdownGrace time.Duration      `yaml:"shutdown_grace"`
+	Log           LogConfig          `yaml:"log"`
+	HTTP          HTTPConfig         `yaml:"http"`
+	SIP           sip.Config         `yaml:"sip"`
+	Registrar     registrar.Config   `yaml:"registrar"`
+	ISC           isc.Config         `yaml:"isc"`
+	Store         StoreConfig        `yaml:"store"`
+	Auth          auth.Config        `yaml:"auth"`
+	Addressbook   addressbook.Config `yaml:"addressbook"`
 }
 
 // LogConfig selects the log output.
@@ -118,6 +120,7 @@ func defaultConfig() Config {
 		ISC:           isc.Config{}.WithDefaults(),
 		Store:         StoreConfig{Backend: "bolt", Bolt: bolt.Config{}.WithDefaults(), Redis: redis.Config{}.WithDefaults()},
 		Auth:          auth.Config{}.WithDefaults(),
+		Addressbook:   addressbook.Config{}.WithDefaults(),
 	}
 }
 
@@ -165,6 +168,7 @@ func (c Config) validate() []error {
 	errs = append(errs, config.Prefix("isc", c.ISC.Validate())...)
 	errs = append(errs, config.Prefix("store", c.Store.Validate())...)
 	errs = append(errs, config.Prefix("auth", c.Auth.Validate())...)
+	errs = append(errs, config.Prefix("addressbook", c.Addressbook.Validate())...)
 	return errs
 }
 

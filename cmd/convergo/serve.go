@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/convergo/convergo/addressbook"
 	"github.com/convergo/convergo/auth"
 	csip "github.com/convergo/convergo/sip"
 	"github.com/convergo/convergo/sip/isc"
@@ -131,6 +132,14 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	var ready atomic.Bool
 	api := newAPI(log, reg, st, &ready)
 	authSvc.Routes(api.mux)
+	ab, err := addressbook.New(cfg.Addressbook, addressbook.Deps{
+		Contacts: st.Contacts(), Events: st.Events(), Auth: abAuth{authSvc}, Passwords: abAuth{authSvc},
+		Users: directory{st.Users()},
+	}, log, reg)
+	if err != nil {
+		return fmt.Errorf("addressbook: %w", err)
+	}
+	ab.Routes(api.mux)
 
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -145,6 +146,64 @@ func TestServeEndToEnd(t *testing.T) {
 		_, body := get(t, base+"/metrics")
 		if !strings.Contains(body, `convergo_registrar_registrations_total`) {
 			t.Errorf("/metrics lacks registrar counters after REGISTERs")
+		}
+	})
+
+	t.Run("login and address book", func(t *testing.T) {
+		res, err := http.Post(base+"/v1/auth/login", "application/json",
+			strings.NewReader(`{"username":"sippuser","password":"sipp-secret-1"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var login struct {
+			AccessToken string `json:"access_token"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&login)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 || login.AccessToken == "" {
+			t.Fatalf("login = %d, %v", res.StatusCode, err)
+		}
+		do := func(method, path, body string) (int, string) {
+			req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+login.AccessToken)
+			req.Header.Set("Content-Type", "application/json")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			return res.StatusCode, string(b)
+		}
+		if code, body := do("POST", "/v1/contacts", `{"name":{"family":"张","given":"三"},"phones":[{"value":"+86 138 0013 8000"}]}`); code != 201 {
+			t.Fatalf("create contact = %d %s", code, body)
+		}
+		if code, body := do("GET", "/v1/contacts?q=zs", ""); code != 200 || !strings.Contains(body, "三") {
+			t.Fatalf("search zs = %d %s, want the contact", code, body)
+		}
+		if code, body := do("GET", "/v1/contacts/lookup?number=13800138000", ""); code != 200 || !strings.Contains(body, "三") {
+			t.Fatalf("lookup = %d %s, want the contact", code, body)
+		}
+		// CardDAV with the account password (Basic), as phones do.
+		req, _ := http.NewRequest("PROPFIND", base+"/carddav/", nil)
+		req.SetBasicAuth("sippuser", "sipp-secret-1")
+		req.Header.Set("Depth", "0")
+		res, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusMultiStatus {
+			t.Fatalf("CardDAV PROPFIND = %d, want 207", res.StatusCode)
+		}
+		req.SetBasicAuth("sippuser", "wrong")
+		res, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("CardDAV with a wrong password = %d, want 401", res.StatusCode)
 		}
 	})
 

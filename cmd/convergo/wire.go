@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"net/netip"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/convergo/convergo/addressbook"
 	"github.com/convergo/convergo/auth"
 	csip "github.com/convergo/convergo/sip"
 	"github.com/convergo/convergo/sip/registrar"
+	"github.com/convergo/convergo/store"
 )
 
 // Adapters between packages that do not import each other (DESIGN.md:
@@ -37,4 +41,46 @@ func listeners(s *csip.Server) func() []registrar.Listener {
 		}
 		return out
 	}
+}
+
+// abAuth lets the address book use auth's JWT middleware and claims.
+type abAuth struct{ a *auth.Service }
+
+func (x abAuth) Require(perm string, h http.Handler) http.Handler { return x.a.RequirePerm(perm, h) }
+
+func (x abAuth) Subject(ctx context.Context) (addressbook.Subject, bool) {
+	c, ok := auth.ClaimsFrom(ctx)
+	if !ok {
+		return addressbook.Subject{}, false
+	}
+	return addressbook.Subject{UserID: c.Subject, Perms: c.Perms}, true
+}
+
+// CheckPassword serves CardDAV Basic auth through auth's rate-limited check.
+func (x abAuth) CheckPassword(ctx context.Context, username, password string, src netip.Addr) (addressbook.Subject, error) {
+	u, err := x.a.CheckPassword(ctx, username, password, src)
+	if err != nil {
+		return addressbook.Subject{}, err
+	}
+	return addressbook.Subject{UserID: u.ID, Perms: x.a.Perms(u.Roles)}, nil
+}
+
+var (
+	_ addressbook.Authorizer      = abAuth{}
+	_ addressbook.PasswordChecker = abAuth{}
+	_ addressbook.UserDirectory   = directory{}
+)
+
+// directory tells the address book which numbers and URIs are convergo users.
+type directory struct{ users store.Users }
+
+func (d directory) LookupIdentity(ctx context.Context, uri string) (string, bool, error) {
+	u, err := d.users.GetByIdentity(ctx, uri)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return u.ID, true, nil
 }
