@@ -2,15 +2,27 @@ package sip
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
@@ -338,5 +350,94 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, missing %q", err, want)
 		}
+	}
+}
+
+// selfSigned writes a throwaway certificate for 127.0.0.1 and returns its files.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// TestStreamTransports sends OPTIONS over TLS, WS and WSS listeners.
+func TestStreamTransports(t *testing.T) {
+	cert, key := selfSigned(t)
+	s := startServer(t, Config{
+		Listen:  []string{"tls:127.0.0.1:0", "ws:127.0.0.1:0", "wss:127.0.0.1:0"},
+		TLSCert: cert, TLSKey: key,
+	}, nil)
+	tlsConf := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // throwaway self-signed test certificate
+	read := func(t *testing.T, c net.Conn, raw string, viaTransport string) string {
+		t.Helper()
+		raw = strings.Replace(raw, "SIP/2.0/UDP", "SIP/2.0/"+viaTransport, 1)
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		if viaTransport == "WS" || viaTransport == "WSS" {
+			if err := wsutil.WriteClientText(c, []byte(raw)); err != nil {
+				t.Fatal(err)
+			}
+			msg, err := wsutil.ReadServerText(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(msg)
+		}
+		if _, err := c.Write([]byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(buf[:n])
+	}
+	t.Run("tls", func(t *testing.T) {
+		c, err := tls.Dial("tcp", addrOf(t, s, "tls"), tlsConf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got := read(t, c, request("OPTIONS", ""), "TLS"); !strings.HasPrefix(got, "SIP/2.0 200 OK\r\n") {
+			t.Fatalf("got %q, want 200 OK", got)
+		}
+	})
+	for _, tr := range []string{"ws", "wss"} {
+		t.Run(tr, func(t *testing.T) {
+			d := ws.Dialer{Protocols: []string{"sip"}, TLSConfig: tlsConf, Timeout: 3 * time.Second}
+			c, _, _, err := d.Dial(t.Context(), tr+"://"+addrOf(t, s, tr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := read(t, c, request("OPTIONS", ""), strings.ToUpper(tr)); !strings.HasPrefix(got, "SIP/2.0 200 OK\r\n") {
+				t.Fatalf("got %q, want 200 OK", got)
+			}
+		})
 	}
 }
