@@ -10,6 +10,7 @@ import (
 	"github.com/convergo/convergo/auth"
 	"github.com/convergo/convergo/internal/config"
 	"github.com/convergo/convergo/sip"
+	"github.com/convergo/convergo/sip/b2bua"
 	"github.com/convergo/convergo/sip/isc"
 	"github.com/convergo/convergo/sip/registrar"
 	"github.com/convergo/convergo/store/bolt"
@@ -28,6 +29,7 @@ type Config struct {
 	SIP           sip.Config         `yaml:"sip"`
 	Registrar     registrar.Config   `yaml:"registrar"`
 	ISC           isc.Config         `yaml:"isc"`
+	B2BUA         b2bua.Config       `yaml:"b2bua"`
 	Store         StoreConfig        `yaml:"store"`
 	Auth          auth.Config        `yaml:"auth"`
 	Addressbook   addressbook.Config `yaml:"addressbook"`
@@ -118,6 +120,7 @@ func defaultConfig() Config {
 		SIP:           sip.Config{}.WithDefaults(),
 		Registrar:     registrar.Config{}.WithDefaults(),
 		ISC:           isc.Config{}.WithDefaults(),
+		B2BUA:         b2bua.Config{}.WithDefaults(),
 		Store:         StoreConfig{Backend: "bolt", Bolt: bolt.Config{}.WithDefaults(), Redis: redis.Config{}.WithDefaults()},
 		Auth:          auth.Config{}.WithDefaults(),
 		Addressbook:   addressbook.Config{}.WithDefaults(),
@@ -166,6 +169,7 @@ func (c Config) validate() []error {
 	errs = append(errs, config.Prefix("sip", c.SIP.Validate())...)
 	errs = append(errs, config.Prefix("registrar", c.Registrar.Validate())...)
 	errs = append(errs, config.Prefix("isc", c.ISC.Validate())...)
+	errs = append(errs, config.Prefix("b2bua", c.B2BUA.Validate())...)
 	errs = append(errs, config.Prefix("store", c.Store.Validate())...)
 	errs = append(errs, config.Prefix("auth", c.Auth.Validate())...)
 	errs = append(errs, config.Prefix("addressbook", c.Addressbook.Validate())...)

@@ -20,6 +20,7 @@ import (
 	"github.com/convergo/convergo/addressbook"
 	"github.com/convergo/convergo/auth"
 	csip "github.com/convergo/convergo/sip"
+	"github.com/convergo/convergo/sip/b2bua"
 	"github.com/convergo/convergo/sip/isc"
 	"github.com/convergo/convergo/sip/registrar"
 	"github.com/convergo/convergo/store"
@@ -128,6 +129,19 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	if err := sipSrv.Handle(sip.REGISTER, trust.Middleware(rg.OnRegister)); err != nil {
 		return err
 	}
+	calls, err := b2bua.New(cfg.B2BUA, sipSrv.UA(), locator{rg}, classifier{}, nil, log, reg)
+	if err != nil {
+		return fmt.Errorf("b2bua: %w", err)
+	}
+	for m, h := range calls.Handlers() {
+		if m == sip.INVITE {
+			h = callerAuth(authSvc.SIP(), h)
+		}
+		// Requests routed to a flow this node holds are proxied there first.
+		if err := sipSrv.Handle(m, trust.Middleware(rg.Intercept(h))); err != nil {
+			return err
+		}
+	}
 
 	var ready atomic.Bool
 	api := newAPI(log, reg, st, &ready)
@@ -164,6 +178,21 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	g.Go(func() error { return st.Run(gctx) })
 	g.Go(func() error { return sipSrv.Run(gctx) })
 	g.Go(func() error { return rg.Run(gctx) })
+	g.Go(func() error {
+		select {
+		case <-sipSrv.Ready():
+		case <-gctx.Done():
+			return nil
+		}
+		var ls []b2bua.Listener
+		for _, l := range sipSrv.Addrs() {
+			ls = append(ls, b2bua.Listener{Transport: l.Transport, Addr: l.Addr})
+		}
+		if err := calls.Bind(ls); err != nil {
+			return fmt.Errorf("b2bua: %w", err)
+		}
+		return calls.Run(gctx)
+	})
 	for i, srv := range servers {
 		g.Go(func() error {
 			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {

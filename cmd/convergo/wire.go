@@ -11,6 +11,8 @@ import (
 	"github.com/convergo/convergo/addressbook"
 	"github.com/convergo/convergo/auth"
 	csip "github.com/convergo/convergo/sip"
+	"github.com/convergo/convergo/sip/b2bua"
+	"github.com/convergo/convergo/sip/isc"
 	"github.com/convergo/convergo/sip/registrar"
 	"github.com/convergo/convergo/store"
 )
@@ -84,3 +86,75 @@ func (d directory) LookupIdentity(ctx context.Context, uri string) (string, bool
 	}
 	return u.ID, true, nil
 }
+
+// locator hands the registrar's targets to the B2BUA.
+type locator struct{ r *registrar.Registrar }
+
+func (l locator) Targets(ctx context.Context, aor string) ([]b2bua.Target, error) {
+	ts, err := l.r.Targets(ctx, aor)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]b2bua.Target, len(ts))
+	for i, t := range ts {
+		out[i] = b2bua.Target{AOR: t.AOR, Key: t.Key, Instance: t.Instance, RequestURI: t.RequestURI,
+			Route: t.Route, Destination: t.Destination, Transport: t.Transport, Source: t.Source}
+	}
+	return out, nil
+}
+
+// classifier routes an initial INVITE by the ISC classification the trust
+// middleware put in ctx: a trusted originating request continues towards
+// the S-CSCF with the return route kept; a trusted terminating one forks to
+// the served user's devices; anything else is direct mode (the R-URI's AOR).
+type classifier struct{}
+
+func (classifier) Classify(ctx context.Context, req *sip.Request) (b2bua.Route, error) {
+	info, ok := isc.FromContext(ctx)
+	if !ok || !info.Trusted {
+		return b2bua.Direct{}.Classify(ctx, req)
+	}
+	r := b2bua.Route{AssertedIdentity: info.AssertedIdentity, ChargingVector: info.ChargingVector}
+	switch {
+	case info.Case == isc.Originating && len(info.ReturnRoute) > 0:
+		r.Kind, r.ReturnRoute = b2bua.Continue, info.ReturnRoute
+		return r, nil
+	case info.Case == isc.Terminating && info.ServedUser != "":
+		r.Kind, r.CalleeAOR = b2bua.Terminating, info.ServedUser
+		return r, nil
+	default:
+		d, err := b2bua.Direct{}.Classify(ctx, req)
+		d.AssertedIdentity, d.ChargingVector = r.AssertedIdentity, r.ChargingVector
+		return d, err
+	}
+}
+
+// callerAuth challenges initial INVITEs from outside the trust domain (direct
+// mode: handsets authenticate their calls as they do their REGISTERs; RFC
+// 3261 §22). Trusted peers (the S-CSCF) have authenticated the caller
+// already; in-dialog requests belong to a dialog that was authenticated.
+func callerAuth(a *auth.SIPAuth, next csip.Handler) csip.Handler {
+	return func(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) error {
+		if info, ok := isc.FromContext(ctx); ok && info.Trusted {
+			return next(ctx, req, tx)
+		}
+		if to := req.To(); to != nil {
+			if _, inDialog := to.Params.Get("tag"); inDialog {
+				return next(ctx, req, tx)
+			}
+		}
+		src, err := netip.ParseAddrPort(req.Source())
+		if err != nil {
+			return &csip.StatusError{Code: sip.StatusBadRequest, Reason: "Bad Request", Err: err}
+		}
+		if _, err := a.Authenticate(ctx, req, src); err != nil {
+			return err
+		}
+		return next(ctx, req, tx)
+	}
+}
+
+var (
+	_ b2bua.Locator    = locator{}
+	_ b2bua.Classifier = classifier{}
+)

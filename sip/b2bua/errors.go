@@ -1,0 +1,64 @@
+package b2bua
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+var (
+	// ErrNotBound is returned by handlers before Bind: the Server does not
+	// know which listeners to send from yet (answered 503).
+	ErrNotBound = errors.New("b2bua: no listener bound")
+	// ErrTooManyCalls is returned when Config.MaxCalls calls are held
+	// (answered 503 with Retry-After).
+	ErrTooManyCalls = errors.New("b2bua: call limit reached")
+	// ErrShuttingDown is returned for new calls once Run's context ended
+	// (answered 503 with Retry-After).
+	ErrShuttingDown = errors.New("b2bua: shutting down")
+	// ErrNoTargets is returned when the callee has no usable binding
+	// (answered 480).
+	ErrNoTargets = errors.New("b2bua: callee has no usable binding")
+	// ErrUnknownDialog is returned for an in-dialog request that matches no
+	// dialog (answered 481).
+	ErrUnknownDialog = errors.New("b2bua: no such dialog")
+	// ErrInvalidTarget wraps why a Target or Route value was refused.
+	ErrInvalidTarget = errors.New("b2bua: invalid target")
+	// ErrBadRequest wraps why an initial INVITE was refused (answered 4xx).
+	ErrBadRequest = errors.New("b2bua: bad request")
+	// errAnchor wraps a media Anchor failure (the fork counts as 500).
+	errAnchor = errors.New("b2bua: media anchor failed")
+	// errAbandoned ends a fork that never answered our CANCEL (RFC 3261
+	// §9.1: give up 64·T1 after the CANCEL).
+	errAbandoned = errors.New("b2bua: fork abandoned after cancel")
+)
+
+// StatusError is a failure that knows its SIP response. The csip guard
+// answers it through SIPStatus and SIPHeaders.
+type StatusError struct {
+	Code    int
+	Reason  string
+	Headers []sip.Header
+	Err     error
+}
+
+func (e *StatusError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("b2bua: %d %s", e.Code, e.Reason)
+	}
+	return fmt.Sprintf("b2bua: %d %s: %v", e.Code, e.Reason, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// SIPStatus returns the code and reason phrase to answer with.
+func (e *StatusError) SIPStatus() (int, string) { return e.Code, e.Reason }
+
+// SIPHeaders returns extra headers for the response.
+func (e *StatusError) SIPHeaders() []sip.Header { return e.Headers }
+
+// statusCarrier is what csip's guard looks for; Locator and Classifier
+// errors that implement it are passed through unchanged.
+type statusCarrier interface{ SIPStatus() (int, string) }

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# make bench-sip: call setup rate through convergo to a callee with two devices.
+# A SIPp UAC calls bob at increasing rates (INVITE, 180, 200, ACK, 1 s, BYE);
+# bob's device 1 (uas.xml) answers, device 2 (uas-ring.xml) rings and must be
+# CANCELled every time. A step passes only if all three SIPp processes report
+# zero failed calls. Prints, per rate: calls, failures, server CPU per call,
+# server RSS; then the highest rate with zero failures.
+# RATES="200 500 ..." and SECONDS_PER_STEP override the steps.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin="$root/bin/convergo"
+rates=${RATES:-"100 250 500 1000 1500 2000 2500 3000 3500 4000"}
+secs=${SECONDS_PER_STEP:-10}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+sip=127.0.0.1:25060 http=127.0.0.1:28080 dev1=25071 dev2=25072
+export CONVERGO_STORE_BOLT_PATH="$work/convergo.db" CONVERGO_AUTH_AUTO_KEY_FILE="$work/jwt.pem"
+export CONVERGO_HTTP_LISTEN=$http CONVERGO_SIP_LISTEN="udp:$sip" CONVERGO_LOG_LEVEL=warn
+export CONVERGO_SIP_DOMAIN=convergo.test CONVERGO_AUTH_DIGEST_ALGORITHMS=MD5,SHA-256
+# The load generator stands where the S-CSCF would: a trusted peer, so calls need no Digest.
+export CONVERGO_ISC_TRUSTED_PEERS=127.0.0.1 CONVERGO_SIP_MAX_INFLIGHT=20000
+printf 'bench-secret-1\n' | "$bin" user add -id bob -identity sip:bob@convergo.test -password-stdin >/dev/null
+"$bin" serve >"$work/server.log" 2>&1 &
+server=$!; pids+=("$server")
+for _ in $(seq 50); do curl -fsS "http://$http/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+common=(-i 127.0.0.1 -t u1 -nostdin -timeout_error -max_recv_loops 100000 -max_sched_loops 100000)
+for d in 1 2; do
+  port=$([ $d = 1 ] && echo $dev1 || echo $dev2)
+  sipp -sf "$here/register-device.xml" "${common[@]}" -p "$port" -m 1 -timeout 10s \
+    -s bob -au bob -ap bench-secret-1 -key domain convergo.test \
+    -key instance "urn:uuid:00000000-0000-4000-8000-00000000000$d" "$sip" >/dev/null 2>&1 </dev/null
+done
+
+cpu() { awk '{print $14+$15}' "/proc/$server/stat"; }          # utime+stime, clock ticks
+rss() { awk '/VmRSS/{print $2}' "/proc/$server/status"; }       # KiB
+hz=$(getconf CLK_TCK)
+best=0
+printf '%6s %8s %8s %12s %9s\n' rate calls failed "cpu/call" "rss(MiB)"
+for r in $rates; do
+  n=$((r * secs))
+  sipp -sf "$here/uas.xml" "${common[@]}" -p $dev1 -m "$n" -timeout $((secs + 30))s \
+    -trace_stat -stf "$work/uas1.csv" >/dev/null 2>&1 </dev/null & u1=$!
+  sipp -sf "$here/uas-ring.xml" "${common[@]}" -p $dev2 -m "$n" -timeout $((secs + 30))s \
+    -trace_stat -stf "$work/uas2.csv" >/dev/null 2>&1 </dev/null & u2=$!
+  sleep 0.3
+  c0=$(cpu)
+  set +e
+  sipp -sf "$here/uac.xml" "${common[@]}" -s bob -key domain convergo.test -r "$r" -m "$n" -l $((r * 3)) \
+    -timeout $((secs + 30))s -trace_stat -stf "$work/uac.csv" "$sip" >/dev/null 2>&1 </dev/null
+  rc=$?
+  wait $u1; r1=$?; wait $u2; r2=$?
+  set -e
+  c1=$(cpu)
+  failed=$(tail -1 "$work/uac.csv" | awk -F';' '{print $18}' 2>/dev/null || echo "?")
+  percall=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$n" 'BEGIN{printf "%.0f µs", d / hz / n * 1e6}')
+  printf '%6s %8s %8s %12s %9s\n' "$r" "$n" "${failed:-?}" "$percall" "$(( $(rss) / 1024 ))"
+  if [ $rc -ne 0 ] || [ $r1 -ne 0 ] || [ $r2 -ne 0 ]; then
+    echo "rate $r: failures (uac rc=$rc, device1 rc=$r1, device2 rc=$r2); stopping"
+    break
+  fi
+  best=$r
+done
+echo "highest rate with zero failed calls: $best calls/s (two-device callee, one CANCELled per call)"
+kill -TERM "$server"; wait "$server" || true
