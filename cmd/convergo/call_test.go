@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -37,6 +40,19 @@ func TestCallForkedToTwoDevices(t *testing.T) {
 	}
 	addrs, _ := startServe(t, environ)
 	target := addrs.SIP[0].Addr
+	// bob keeps the caller in his address book: answered calls make it "frequent".
+	base := "http://" + addrs.HTTP
+	token := login(t, base, "bob", "bob-secret-1")
+	code, body := apiDo(t, token, "POST", base+"/v1/contacts", `{"name":{"display":"SIPp caller"},"uris":[{"value":"sip:sipp@127.0.0.1"}]}`)
+	if code != 201 {
+		t.Fatalf("create contact = %d %s", code, body)
+	}
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil || created.ID == "" {
+		t.Fatalf("create contact: %v %s", err, body)
+	}
 	scenario := func(name string) string { return filepath.Join("..", "..", "testdata", "sipp", name) }
 	common := []string{"-i", "127.0.0.1", "-t", "u1", "-nostdin", "-timeout", "20s", "-timeout_error", "-max_recv_loops", "1000"}
 	ports := []int{freeUDPPort(t), freeUDPPort(t)}
@@ -74,6 +90,48 @@ func TestCallForkedToTwoDevices(t *testing.T) {
 			t.Fatalf("device %d (%s): %v\n%s", i+1, d.Args[2], err, lastLines(outs[i].String(), 40))
 		}
 	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, body := apiDo(t, token, "GET", base+"/v1/contacts?q=sipp", "")
+		if code == 200 && strings.Contains(body, `"frequent"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d answered calls the caller's contact is not tagged frequent: %d %s", calls, code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func login(t *testing.T, base, user, password string) string {
+	t.Helper()
+	code, body := apiDo(t, "", "POST", base+"/v1/auth/login", `{"username":"`+user+`","password":"`+password+`"}`)
+	var res struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal([]byte(body), &res); code != 200 || err != nil || res.AccessToken == "" {
+		t.Fatalf("login %s = %d %s", user, code, body)
+	}
+	return res.AccessToken
+}
+
+func apiDo(t *testing.T, token, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }
 
 // TestUntrustedCallerIsChallenged: in direct mode an INVITE from a handset

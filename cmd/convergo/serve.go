@@ -154,6 +154,11 @@ func serve(ctx context.Context, cfg Config, e env) error {
 		return fmt.Errorf("addressbook: %w", err)
 	}
 	ab.Routes(api.mux)
+	calllog, err := newCallLog(st.Users(), ab, log, reg)
+	if err != nil {
+		return fmt.Errorf("call log: %w", err)
+	}
+	calls.OnAnswered(calllog.answered)
 
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -178,6 +183,7 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	g.Go(func() error { return st.Run(gctx) })
 	g.Go(func() error { return sipSrv.Run(gctx) })
 	g.Go(func() error { return rg.Run(gctx) })
+	g.Go(func() error { return calllog.Run(gctx) })
 	g.Go(func() error {
 		select {
 		case <-sipSrv.Ready():

@@ -276,6 +276,26 @@ func (c *call) onForkAnswer(b *leg, res *sip.Response) {
 	c.outcome(resultAnswered)
 	c.s.m.setup.Observe(time.Since(c.created).Seconds())
 	c.closeA()
+	if fn := c.s.answered.Load(); fn != nil {
+		if caller, callee := c.parties(); caller != "" && callee != "" {
+			(*fn)(caller, callee)
+		}
+	}
+}
+
+// parties returns the caller's and the callee's AOR for observers.
+func (c *call) parties() (caller, callee string) {
+	if len(c.route.AssertedIdentity) > 0 {
+		caller = strings.Trim(c.route.AssertedIdentity[0], "<> ")
+	} else if aor, err := CanonicalAOR(c.aReq.From().Address); err == nil {
+		caller = aor
+	}
+	if c.route.Kind == Terminating && c.route.CalleeAOR != "" {
+		callee = c.route.CalleeAOR
+	} else if aor, err := CanonicalAOR(c.aReq.To().Address); err == nil {
+		callee = aor
+	}
+	return caller, callee
 }
 
 // sendAck ACKs the 2xx a leg holds (CSeq l.ackCSeq), with body if any.

@@ -46,9 +46,10 @@ type Server struct {
 	warn   *zap.Logger // sampled: for failures that could repeat per call
 	m      *metrics
 
-	calls *registry
-	index *dialogIndex
-	bound atomic.Pointer[binding]
+	calls    *registry
+	index    *dialogIndex
+	bound    atomic.Pointer[binding]
+	answered atomic.Pointer[AnsweredFunc]
 
 	// ctx is the lifetime of the calls: ended when Run has hung up every
 	// call (or never, if Run is never called).
@@ -59,6 +60,20 @@ type Server struct {
 	hdrUA      sip.Header
 	hdrServer  sip.Header
 	retryAfter sip.Header
+}
+
+// AnsweredFunc is told of every answered call: the caller's AOR (the
+// asserted identity when a trusted peer gave one, else From) and the
+// callee's AOR. It runs on the call's goroutine and must not block.
+type AnsweredFunc func(caller, callee string)
+
+// OnAnswered installs fn (nil removes it). Safe to call at any time.
+func (s *Server) OnAnswered(fn AnsweredFunc) {
+	if fn == nil {
+		s.answered.Store(nil)
+		return
+	}
+	s.answered.Store(&fn)
 }
 
 // binding holds the per-transport clients and Contact headers built by
