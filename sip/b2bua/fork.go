@@ -9,6 +9,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+
+	"github.com/convergo/convergo/sip/sipmsg"
 )
 
 // reasonElsewhere goes on the CANCELs of the losing forks (RFC 3326), so
@@ -395,7 +397,7 @@ func (c *call) cancelFork(b *leg, why sip.Header) {
 // sendCancel sends the CANCEL and gives the fork 64·T1 to answer it.
 func (c *call) sendCancel(b *leg) {
 	b.cancelSent = true
-	req := newCancel(b.invite, b.cancelWhy)
+	req := sipmsg.Cancel(b.invite, b.cancelWhy)
 	c.send(b.transport, req, nil, nil)
 	b.cancelTimer = c.after(64*c.s.cfg.T1, func() { c.abandon(b) })
 }

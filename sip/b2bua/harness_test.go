@@ -12,6 +12,7 @@ import (
 	"time"
 
 	csip "github.com/convergo/convergo/sip"
+	"github.com/convergo/convergo/sip/sipmsg"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
@@ -669,7 +670,7 @@ func (u *uac) cancel() *sip.Response {
 	u.a.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	res, err := u.cli.Do(ctx, newCancel(u.inv, nil))
+	res, err := u.cli.Do(ctx, sipmsg.Cancel(u.inv, nil))
 	if err != nil {
 		u.a.t.Fatalf("CANCEL: %v", err)
 	}

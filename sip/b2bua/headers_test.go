@@ -9,6 +9,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/convergo/convergo/sip/sipmsg"
 )
 
 // fixedClassifier routes every INVITE the same way (a stand-in for cmd's
@@ -147,7 +149,7 @@ func TestCallerCancelReason(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := caller.cli.Do(ctx, newCancel(u.inv, reasonHeader(200, "Call completed elsewhere"))); err != nil {
+	if _, err := caller.cli.Do(ctx, sipmsg.Cancel(u.inv, reasonHeader(200, "Call completed elsewhere"))); err != nil {
 		t.Fatal(err)
 	}
 	c := d.waitGot(sip.CANCEL, 1)[0]

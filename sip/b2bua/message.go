@@ -344,27 +344,3 @@ func tagOf(params sip.HeaderParams) string {
 	v, _ := params.Get("tag")
 	return v
 }
-
-// newCancel builds the CANCEL of inv (RFC 3261 §9.1): same Request-URI,
-// top Via, Route, From, To, Call-ID and CSeq number.
-func newCancel(inv *sip.Request, reason sip.Header) *sip.Request {
-	c := sip.NewRequest(sip.CANCEL, inv.Recipient)
-	c.AppendHeader(sip.HeaderClone(inv.Via()))
-	for _, r := range inv.GetHeaders("Route") {
-		c.AppendHeader(sip.HeaderClone(r))
-	}
-	mf := sip.MaxForwardsHeader(70)
-	c.AppendHeader(&mf)
-	c.AppendHeader(sip.HeaderClone(inv.From()))
-	c.AppendHeader(sip.HeaderClone(inv.To()))
-	c.AppendHeader(sip.HeaderClone(inv.CallID()))
-	c.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
-	if reason != nil {
-		c.AppendHeader(reason)
-	}
-	c.SetTransport(inv.Transport())
-	c.SetDestination(inv.Destination())
-	c.Laddr = inv.Laddr
-	c.SetBody(nil)
-	return c
-}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/convergo/convergo/sip/sipmsg"
 )
 
 // Case is the IMS session case of a request (TS 24.229 §5.4.3, RFC 5502).
@@ -83,7 +85,7 @@ func (t *Trust) classify(req *sip.Request) Info {
 		info.ChargingVector = v.Value()
 		info.ICID = ICID(info.ChargingVector)
 	}
-	for _, v := range headerValues(req, "P-Asserted-Identity") {
+	for _, v := range sipmsg.Values(req.GetHeaders("P-Asserted-Identity")) {
 		if u, _, ok := parseNameAddr(v); ok {
 			info.AssertedIdentity = append(info.AssertedIdentity, u.String())
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
@@ -135,42 +134,4 @@ func removeAll(req *sip.Request, name string) int {
 		}
 		n++
 	}
-}
-
-// headerValues returns every value of the named header, splitting
-// comma-separated lists outside quotes and angle brackets.
-func headerValues(req *sip.Request, name string) []string {
-	var out []string
-	for _, h := range req.GetHeaders(name) {
-		out = append(out, splitList(h.Value())...)
-	}
-	return out
-}
-
-// splitList splits a header value on commas that are outside quoted
-// strings and <...> (RFC 3261 §7.3.1).
-func splitList(v string) []string {
-	var out []string
-	start, inQuote, inAngle := 0, false, false
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case inQuote && c == '\\':
-			i++
-		case c == '"':
-			inQuote = !inQuote
-		case !inQuote && c == '<':
-			inAngle = true
-		case !inQuote && c == '>':
-			inAngle = false
-		case !inQuote && !inAngle && c == ',':
-			if s := strings.TrimSpace(v[start:i]); s != "" {
-				out = append(out, s)
-			}
-			start = i + 1
-		}
-	}
-	if s := strings.TrimSpace(v[start:]); s != "" {
-		out = append(out, s)
-	}
-	return out
 }

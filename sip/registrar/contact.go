@@ -259,43 +259,6 @@ func contactHeader(b store.Binding, remaining int64, gruu bool) *sip.ContactHead
 	return h
 }
 
-// splitList splits a header value on commas outside quoted strings and
-// <...> (RFC 3261 §7.3.1).
-func splitList(v string) []string {
-	var out []string
-	start, inQuote, inAngle := 0, false, false
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case inQuote && c == '\\':
-			i++
-		case c == '"':
-			inQuote = !inQuote
-		case !inQuote && c == '<':
-			inAngle = true
-		case !inQuote && c == '>':
-			inAngle = false
-		case !inQuote && !inAngle && c == ',':
-			if s := strings.TrimSpace(v[start:i]); s != "" {
-				out = append(out, s)
-			}
-			start = i + 1
-		}
-	}
-	if s := strings.TrimSpace(v[start:]); s != "" {
-		out = append(out, s)
-	}
-	return out
-}
-
-// headerValues returns every value of the named header, comma lists split.
-func headerValues(hs []sip.Header) []string {
-	var out []string
-	for _, h := range hs {
-		out = append(out, splitList(h.Value())...)
-	}
-	return out
-}
-
 // hasOptionTag reports whether a Supported/Require header lists tag.
 func hasOptionTag(hs []sip.Header, tag string) bool {
 	for _, h := range hs {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/convergo/convergo/sip/isc"
+	"github.com/convergo/convergo/sip/sipmsg"
 )
 
 // cancelTimeout bounds the CANCEL transaction of a proxied INVITE (64·T1).
@@ -155,7 +156,7 @@ func (r *Registrar) relay(ctx context.Context, req *sip.Request, tx sip.ServerTr
 			return
 		}
 		cancelSent = true
-		cancel := cancelFor(fwd)
+		cancel := sipmsg.Cancel(fwd, nil)
 		wg.Go(func() {
 			cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
 			defer stop()
@@ -217,26 +218,6 @@ func upstream(res *sip.Response) *sip.Response {
 	up := res.Clone()
 	up.RemoveHeader("Via")
 	return up
-}
-
-// cancelFor builds the CANCEL of a forwarded INVITE (RFC 3261 §9.1): same
-// Request-URI, top Via, Route, From, To, Call-ID and CSeq number.
-func cancelFor(inv *sip.Request) *sip.Request {
-	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
-	c.AppendHeader(sip.HeaderClone(inv.Via()))
-	for _, h := range inv.GetHeaders("Route") {
-		c.AppendHeader(sip.HeaderClone(h))
-	}
-	mf := sip.MaxForwardsHeader(70)
-	c.AppendHeader(&mf)
-	c.AppendHeader(sip.HeaderClone(inv.From()))
-	c.AppendHeader(sip.HeaderClone(inv.To()))
-	c.AppendHeader(sip.HeaderClone(inv.CallID()))
-	c.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
-	c.SetBody(nil)
-	c.SetTransport(inv.Transport())
-	c.SetDestination(inv.Destination())
-	return c
 }
 
 func flowFailed(err error) *StatusError {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/convergo/convergo/sip/isc"
+	"github.com/convergo/convergo/sip/sipmsg"
 	"github.com/convergo/convergo/store"
 )
 
@@ -114,7 +115,7 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request, tx sip.Serve
 	if !ok {
 		return resultError, internal(errors.New("registrar: node address unknown (listeners not bound)"))
 	}
-	reqPath := headerValues(req.GetHeaders("Path"))
+	reqPath := sipmsg.Values(req.GetHeaders("Path"))
 	outbound := hasOptionTag(req.GetHeaders("Supported"), "outbound")
 
 	var events []Event

@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/convergo/convergo/sip/isc"
+	"github.com/convergo/convergo/sip/sipmsg"
 	"github.com/convergo/convergo/store"
 )
 
@@ -389,7 +390,7 @@ func (p *bodyParser) message(data []byte) error {
 		}
 		d := device{spec: spec, fromResponse: fromResponse, callID: callID, cseq: cseq}
 		if !fromResponse {
-			d.path = headerValues(pathHdrs)
+			d.path = sipmsg.Values(pathHdrs)
 		}
 		if fromResponse {
 			p.responses = append(p.responses, d)

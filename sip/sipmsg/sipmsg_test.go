@@ -1,0 +1,65 @@
+package sipmsg
+
+import (
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSplitList(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"<sip:a@x;lr>, <sip:b@y;lr>", []string{"<sip:a@x;lr>", "<sip:b@y;lr>"}},
+		{`"Doe, John" <sip:j@x>, <sip:k@y>`, []string{`"Doe, John" <sip:j@x>`, "<sip:k@y>"}},
+		{`<sip:a@x;p="1,2">,,  <sip:b@y>`, []string{`<sip:a@x;p="1,2">`, "<sip:b@y>"}},
+		{`"esc \" ,q" <sip:a@x>`, []string{`"esc \" ,q" <sip:a@x>`}},
+		{"path, outbound ,gruu", []string{"path", "outbound", "gruu"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, SplitList(tt.in)); diff != "" {
+			t.Errorf("SplitList(%q) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+func TestCancel(t *testing.T) {
+	raw := "INVITE sip:bob@192.0.2.7:5070 SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-inv1\r\n" +
+		"Route: <sip:p1@192.0.2.2;lr>\r\nRoute: <sip:p2@192.0.2.3;lr>\r\n" +
+		"From: <sip:alice@x>;tag=a1\r\nTo: <sip:bob@x>\r\nCall-ID: c1\r\nCSeq: 7 INVITE\r\n" +
+		"Max-Forwards: 69\r\nContent-Type: application/sdp\r\nContent-Length: 3\r\n\r\nv=0"
+	msg, err := sip.ParseMessage([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := msg.(*sip.Request)
+	inv.SetDestination("192.0.2.2:5060")
+	c := Cancel(inv, sip.NewHeader("Reason", `SIP;cause=200;text="Call completed elsewhere"`))
+	checks := []struct{ name, got, want string }{
+		{"request line", c.StartLine(), "CANCEL sip:bob@192.0.2.7:5070 SIP/2.0"},
+		{"via (same branch)", c.Via().Value(), inv.Via().Value()},
+		{"cseq", c.CSeq().Value(), "7 CANCEL"},
+		{"to has no tag added", c.To().Value(), inv.To().Value()},
+		{"reason", c.GetHeader("Reason").Value(), `SIP;cause=200;text="Call completed elsewhere"`},
+		{"destination", c.Destination(), "192.0.2.2:5060"},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s = %q, want %q", ck.name, ck.got, ck.want)
+		}
+	}
+	if n := len(c.GetHeaders("Route")); n != 2 {
+		t.Errorf("routes = %d, want 2", n)
+	}
+	if len(c.Body()) != 0 {
+		t.Errorf("CANCEL has a body")
+	}
+	c.Recipient.Host = "changed"
+	if inv.Recipient.Host == "changed" {
+		t.Errorf("CANCEL shares the INVITE's Request-URI")
+	}
+}
