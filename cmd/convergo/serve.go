@@ -129,7 +129,7 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	if err := sipSrv.Handle(sip.REGISTER, trust.Middleware(rg.OnRegister)); err != nil {
 		return err
 	}
-	calls, err := b2bua.New(cfg.B2BUA, sipSrv.UA(), locator{rg}, classifier{}, nil, log, reg)
+	calls, err := b2bua.New(cfg.B2BUA, sipSrv.UA(), locator{rg}, classifier{domain: cfg.SIP.Domain, self: selfHosts(sipSrv)}, nil, log, reg)
 	if err != nil {
 		return fmt.Errorf("b2bua: %w", err)
 	}

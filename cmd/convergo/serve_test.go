@@ -72,7 +72,12 @@ func startServe(t *testing.T, environ []string, args ...string) (boundAddrs, fun
 		}
 		return stopErr
 	}
-	t.Cleanup(func() { _ = stop() })
+	t.Cleanup(func() {
+		_ = stop()
+		if t.Failed() {
+			t.Logf("server logs:\n%s", lastLines(logs.String(), 60))
+		}
+	})
 	select {
 	case b := <-readyCh:
 		return b, stop

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -107,12 +109,18 @@ func (l locator) Targets(ctx context.Context, aor string) ([]b2bua.Target, error
 // middleware put in ctx: a trusted originating request continues towards
 // the S-CSCF with the return route kept; a trusted terminating one forks to
 // the served user's devices; anything else is direct mode (the R-URI's AOR).
-type classifier struct{}
+// In direct mode a Request-URI addressed to this server itself (one of its
+// listener hosts or its hostname, as in sip:bob@192.0.2.10) means a user of
+// sip.domain, as a proxy's "myself" check does.
+type classifier struct {
+	domain string
+	self   func() []string // hosts that name this server
+}
 
-func (classifier) Classify(ctx context.Context, req *sip.Request) (b2bua.Route, error) {
+func (c classifier) Classify(ctx context.Context, req *sip.Request) (b2bua.Route, error) {
 	info, ok := isc.FromContext(ctx)
 	if !ok || !info.Trusted {
-		return b2bua.Direct{}.Classify(ctx, req)
+		return c.direct(ctx, req)
 	}
 	r := b2bua.Route{AssertedIdentity: info.AssertedIdentity, ChargingVector: info.ChargingVector}
 	switch {
@@ -120,12 +128,46 @@ func (classifier) Classify(ctx context.Context, req *sip.Request) (b2bua.Route, 
 		r.Kind, r.ReturnRoute = b2bua.Continue, info.ReturnRoute
 		return r, nil
 	case info.Case == isc.Terminating && info.ServedUser != "":
-		r.Kind, r.CalleeAOR = b2bua.Terminating, info.ServedUser
+		r.Kind, r.CalleeAOR = b2bua.Terminating, c.local(info.ServedUser)
 		return r, nil
 	default:
-		d, err := b2bua.Direct{}.Classify(ctx, req)
+		d, err := c.direct(ctx, req)
 		d.AssertedIdentity, d.ChargingVector = r.AssertedIdentity, r.ChargingVector
 		return d, err
+	}
+}
+
+func (c classifier) direct(ctx context.Context, req *sip.Request) (b2bua.Route, error) {
+	r, err := b2bua.Direct{}.Classify(ctx, req)
+	r.CalleeAOR = c.local(r.CalleeAOR)
+	return r, err
+}
+
+// local rewrites an AOR whose host names this server to sip.domain.
+func (c classifier) local(aor string) string {
+	scheme, rest, _ := strings.Cut(aor, ":")
+	user, host, found := strings.Cut(rest, "@")
+	if c.domain == "" || !found || (scheme != "sip" && scheme != "sips") {
+		return aor
+	}
+	for _, h := range c.self() {
+		if strings.EqualFold(strings.Trim(host, "[]"), strings.Trim(h, "[]")) {
+			return scheme + ":" + user + "@" + c.domain
+		}
+	}
+	return aor
+}
+
+// selfHosts lists the hosts that name this SIP server.
+func selfHosts(s *csip.Server) func() []string {
+	return func() []string {
+		hosts := []string{s.Config().Hostname}
+		for _, l := range s.Addrs() {
+			if h, _, err := net.SplitHostPort(l.Addr); err == nil {
+				hosts = append(hosts, h)
+			}
+		}
+		return hosts
 	}
 }
 
