@@ -94,7 +94,15 @@ func (s *Service) lookupUser(ctx context.Context, key string) string {
 func (s *Service) view(ctx context.Context, user string, c *store.Contact) Contact {
 	v := viewOf(c)
 	var freq float64
-	if b := s.books.peek(user); b != nil {
+	b := s.books.peek(user)
+	if b == nil {
+		// A single-contact read must show the same tags as a list: load
+		// the user's book (then cached) for its interaction scores.
+		if lb, err := s.book(ctx, user); err == nil {
+			b = lb
+		}
+	}
+	if b != nil {
 		b.mu.RLock()
 		freq = frequency(c, b.inter, s.phones, s.now())
 		b.mu.RUnlock()
