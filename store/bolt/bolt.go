@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/convergo/convergo/store"
+	"github.com/convergo/convergo/store/internal/waitset"
 )
 
 // Top-level bucket names; see doc.go for what each holds.
@@ -38,7 +39,7 @@ type Store struct {
 	db   *bbolt.DB
 	cfg  Config
 	log  *zap.Logger
-	wait *waiters
+	wait *waitset.Set
 
 	done      chan struct{} // closed by Close; wakes Wait and Run
 	closeOnce sync.Once
@@ -88,7 +89,7 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 		db:   db,
 		cfg:  cfg,
 		log:  log.Named("store.bolt"),
-		wait: newWaiters(),
+		wait: waitset.New(),
 		done: make(chan struct{}),
 	}, nil
 }

@@ -235,7 +235,7 @@ func TestCloseAndRun(t *testing.T) {
 		_, err := s.Events().Wait(ctx, "alice", 0)
 		waitErr <- err
 	}()
-	for s.wait.len() == 0 {
+	for s.wait.Len() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	if err := s.Close(); err != nil {
@@ -244,7 +244,7 @@ func TestCloseAndRun(t *testing.T) {
 	if err := <-waitErr; !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Wait() after Close = %v, want ErrClosed", err)
 	}
-	if n := s.wait.len(); n != 0 {
+	if n := s.wait.Len(); n != 0 {
 		t.Fatalf("waiter set holds %d users after Wait returned", n)
 	}
 	if err := s.Close(); err != nil {

@@ -235,7 +235,7 @@ func (v contacts) Apply(ctx context.Context, user string, ops []store.ContactOp,
 	if err != nil {
 		return nil, fmt.Errorf("bolt: apply contacts of %s: %w", user, err)
 	}
-	v.s.wait.notify(user)
+	v.s.wait.Notify(user)
 	return out, nil
 }
 

@@ -82,7 +82,7 @@ func (v eventLog) Append(ctx context.Context, user string, e store.Event) (uint6
 		return 0, false, fmt.Errorf("bolt: append %s: %w", user, err)
 	}
 	if created {
-		v.s.wait.notify(user)
+		v.s.wait.Notify(user)
 	}
 	return seq, created, nil
 }
@@ -180,10 +180,10 @@ func (v eventLog) Last(ctx context.Context, user string) (uint64, error) {
 // so Append's in-process notification is complete; the log is re-checked
 // after every wake-up.
 func (v eventLog) Wait(ctx context.Context, user string, after uint64) (uint64, error) {
-	v.s.wait.join(user)
-	defer v.s.wait.leave(user)
+	v.s.wait.Join(user)
+	defer v.s.wait.Leave(user)
 	for {
-		wake := v.s.wait.wake(user)
+		wake := v.s.wait.Wake(user)
 		last, err := v.Last(ctx, user)
 		if err != nil || last > after {
 			return last, err

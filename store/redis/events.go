@@ -109,18 +109,18 @@ func (v eventLog) Last(ctx context.Context, user string) (uint64, error) {
 // dispatched by the Store's goroutine and, since hints can be lost, re-checks
 // Last every poll interval anyway.
 func (v eventLog) Wait(ctx context.Context, user string, after uint64) (uint64, error) {
-	if v.s.wait.join(user) {
+	if v.s.wait.Join(user) {
 		v.s.resubscribe()
 	}
 	defer func() {
-		if v.s.wait.leave(user) {
+		if v.s.wait.Leave(user) {
 			v.s.resubscribe()
 		}
 	}()
 	poll := time.NewTimer(v.s.poll)
 	defer poll.Stop()
 	for {
-		wake := v.s.wait.wake(user)
+		wake := v.s.wait.Wake(user)
 		last, slow, err := v.lastWithin(ctx, user)
 		switch {
 		case ctx.Err() != nil:

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/convergo/convergo/store"
+	"github.com/convergo/convergo/store/internal/waitset"
 )
 
 const (
@@ -47,7 +48,7 @@ type Store struct {
 	grace time.Duration
 	poll  time.Duration
 
-	wait      *waiters
+	wait      *waitset.Set
 	ps        *goredis.PubSub
 	resub     chan struct{} // asks the dispatch goroutine to update subscriptions
 	stopLoop  context.CancelFunc
@@ -89,7 +90,7 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*Store, error) {
 		keys:     keys{cfg.KeyPrefix},
 		grace:    10 * cfg.SweepInterval,
 		poll:     pollInterval,
-		wait:     newWaiters(),
+		wait:     waitset.New(),
 		ps:       rdb.Subscribe(ctx), // no channel yet: Wait adds them
 		resub:    make(chan struct{}, 1),
 		stopLoop: stop,

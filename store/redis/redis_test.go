@@ -207,7 +207,7 @@ func TestWaitUsesPubSub(t *testing.T) {
 			}
 			waitUntil(t, "unsubscribed", func() bool {
 				n, err := appender.rdb.PubSubNumSub(ctx, channel).Result()
-				return err == nil && n[channel] == 0 && waiter.wait.len() == 0
+				return err == nil && n[channel] == 0 && waiter.wait.Len() == 0
 			})
 		})
 	}
@@ -243,7 +243,7 @@ func TestCloseAndRun(t *testing.T) {
 		_, err := s.Events().Wait(ctx, "alice", 0)
 		waitErr <- err
 	}()
-	waitUntil(t, "waiting", func() bool { return s.wait.len() == 1 })
+	waitUntil(t, "waiting", func() bool { return s.wait.Len() == 1 })
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close() error = %v", err)
 	}

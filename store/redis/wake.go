@@ -2,90 +2,10 @@ package redis
 
 import (
 	"context"
-	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
-
-// waiters is the in-process side of EventLog.Wait: one entry per user with
-// at least one local waiter, removed when the last one leaves, so the map is
-// bounded by the number of blocked Wait calls.
-type waiters struct {
-	mu sync.Mutex
-	m  map[string]*waitSet
-}
-
-type waitSet struct {
-	n  int           // waiters of this user
-	ch chan struct{} // closed (and replaced) by notify
-}
-
-func newWaiters() *waiters { return &waiters{m: make(map[string]*waitSet)} }
-
-// join registers a waiter for user and reports whether it is the first.
-func (w *waiters) join(user string) (first bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ws := w.m[user]
-	if ws == nil {
-		ws = &waitSet{ch: make(chan struct{})}
-		w.m[user] = ws
-	}
-	ws.n++
-	return ws.n == 1
-}
-
-// leave undoes join and reports whether it was the last waiter of user.
-func (w *waiters) leave(user string) (last bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ws := w.m[user]
-	if ws == nil {
-		return false
-	}
-	if ws.n--; ws.n > 0 {
-		return false
-	}
-	delete(w.m, user)
-	return true
-}
-
-// wake returns the channel the next notify for user closes. Take it before
-// checking the log, so an append between the check and the select is not
-// missed. The caller must have joined.
-func (w *waiters) wake(user string) <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.m[user].ch
-}
-
-// notify wakes every local waiter of user; it is cheap when there is none.
-func (w *waiters) notify(user string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if ws := w.m[user]; ws != nil {
-		close(ws.ch)
-		ws.ch = make(chan struct{})
-	}
-}
-
-// users returns the users that have waiters now.
-func (w *waiters) users() map[string]struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make(map[string]struct{}, len(w.m))
-	for u := range w.m {
-		out[u] = struct{}{}
-	}
-	return out
-}
-
-func (w *waiters) len() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.m)
-}
 
 // resubscribe asks the dispatch goroutine to bring the subscriptions in
 // line with the waiter set; it never blocks.
@@ -114,7 +34,7 @@ func (s *Store) dispatch(ctx context.Context, msgs <-chan *goredis.Message) {
 				return
 			}
 			if user, ok := s.keys.userOf(m.Channel); ok {
-				s.wait.notify(user)
+				s.wait.Notify(user)
 			}
 		}
 	}
@@ -125,7 +45,7 @@ func (s *Store) dispatch(ctx context.Context, msgs <-chan *goredis.Message) {
 // channel even when the command fails and resubscribes after reconnecting;
 // Wait polls meanwhile, so failures only cost latency.
 func (s *Store) syncSubscriptions(ctx context.Context, subscribed map[string]struct{}) {
-	want := s.wait.users()
+	want := s.wait.Users()
 	var add, drop []string
 	for u := range want {
 		if _, ok := subscribed[u]; !ok {
