@@ -36,8 +36,10 @@ deps:
 	  fi; \
 	fi
 
+# Zero-allocation tests also run without -race: the race detector makes sync.Pool drop items.
 test: deps
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'Allocs' ./...
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
