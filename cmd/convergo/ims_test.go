@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -61,17 +62,14 @@ func startFakeSCSCF(t *testing.T) *fakeSCSCF {
 		f.mu.Unlock()
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	ctx = context.WithValue(ctx, sipgo.ListenReadyCtxKey, sipgo.ListenReadyFuncCtxValue(func(_, addr string) { ready <- addr }))
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.ListenAndServe(ctx, "udp", "127.0.0.1:0") }()
-	t.Cleanup(func() { cancel(); <-done; _ = ua.Close() })
-	select {
-	case f.addr = <-ready:
-	case <-time.After(3 * time.Second):
-		t.Fatal("fake S-CSCF not listening")
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	f.addr = conn.LocalAddr().String()
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.ServeUDP(conn) }()
+	t.Cleanup(func() { _ = conn.Close(); <-done; _ = ua.Close() })
 	f.cli, err = sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientConnectionAddr(f.addr))
 	if err != nil {
 		t.Fatal(err)
