@@ -46,6 +46,7 @@ type Server struct {
 	bound    []Listener
 
 	inflight chan struct{}
+	holds    sync.WaitGroup // users of the UA that Run must outlast (Hold)
 	started  atomic.Bool
 	draining atomic.Bool
 	ready    chan struct{}
@@ -138,6 +139,17 @@ func (s *Server) Accept(types ...string) {
 	}
 }
 
+// Hold tells Run that a component sends through the user agent (the B2BUA
+// hanging up calls, the registrar's proxy) and keeps it open until the
+// returned release is called: Run closes the user agent only after every
+// hold is released, or after DrainTimeout more, so that no late request
+// opens a socket on a closed agent. Call Hold before Run's ctx ends.
+func (s *Server) Hold() (release func()) {
+	s.holds.Add(1)
+	var once sync.Once
+	return func() { once.Do(s.holds.Done) }
+}
+
 // Ready is closed once every listener is bound.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
@@ -202,8 +214,22 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = c()
 	}
 	err = g.Wait()
+	s.waitHolds()
 	s.log.Info("sip stopped")
 	return err
+}
+
+// waitHolds waits for every Hold to be released, at most DrainTimeout.
+func (s *Server) waitHolds() {
+	done := make(chan struct{})
+	go func() { s.holds.Wait(); close(done) }()
+	t := time.NewTimer(s.cfg.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Warn("sip closing with components still sending")
+	}
 }
 
 // drain waits until no handler is in flight or DrainTimeout passes.

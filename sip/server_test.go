@@ -441,3 +441,33 @@ func TestStreamTransports(t *testing.T) {
 		})
 	}
 }
+
+// TestRunWaitsForHolds: the user agent stays open until the components
+// that send through it (Hold) have finished.
+func TestRunWaitsForHolds(t *testing.T) {
+	s, err := New(Config{Listen: []string{"udp:127.0.0.1:0"}, DrainTimeout: 10 * time.Second}, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := s.Hold()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-s.Ready()
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) while a component still held the user agent", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	release() // idempotent
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after the hold was released")
+	}
+}

@@ -182,9 +182,13 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return st.Run(gctx) })
 	g.Go(func() error { return sipSrv.Run(gctx) })
-	g.Go(func() error { return rg.Run(gctx) })
+	// The registrar and the B2BUA send through the SIP user agent until
+	// their Run returns; the SIP server closes it only after that.
+	rgHold, callsHold := sipSrv.Hold(), sipSrv.Hold()
+	g.Go(func() error { defer rgHold(); return rg.Run(gctx) })
 	g.Go(func() error { return calllog.Run(gctx) })
 	g.Go(func() error {
+		defer callsHold()
 		select {
 		case <-sipSrv.Ready():
 		case <-gctx.Done():
