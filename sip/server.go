@@ -199,13 +199,16 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	close(s.ready)
-	s.log.Info("sip listening", zap.Any("listen", s.Addrs()))
-
 	g := new(errgroup.Group)
 	for _, serve := range serves {
 		g.Go(serve)
 	}
+	// Ready only once sipgo has every UDP listener in its pool: a client
+	// bound to a listener's address (the B2BUA's) would otherwise try to
+	// bind that address itself and fail.
+	s.awaitPooled(ctx)
+	close(s.ready)
+	s.log.Info("sip listening", zap.Any("listen", s.Addrs()))
 	<-ctx.Done()
 	s.draining.Store(true)
 	s.drain()
@@ -229,6 +232,17 @@ func (s *Server) waitHolds() {
 	case <-done:
 	case <-t.C:
 		s.log.Warn("sip closing with components still sending")
+	}
+}
+
+// awaitPooled waits (briefly) until sipgo's UDP pool holds each bound UDP listener.
+func (s *Server) awaitPooled(ctx context.Context) {
+	pool := s.ua.TransportLayer().Pool("udp")
+	deadline := time.Now().Add(2 * time.Second)
+	for _, l := range s.Addrs() {
+		for l.Transport == "udp" && pool != nil && pool.Get(l.Addr) == nil && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
 	}
 }
 
