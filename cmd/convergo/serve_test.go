@@ -113,6 +113,9 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	addrs, stop := startServe(t, environ)
 	base := "http://" + addrs.HTTP
+	if addrs.Admin != "" {
+		t.Errorf("admin (pprof) listener bound at %s by default, want off", addrs.Admin)
+	}
 
 	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz = %d %q, want 200 ok", code, body)
@@ -340,5 +343,20 @@ func TestUnknownCommandIsUsageError(t *testing.T) {
 	e.stdout = &out
 	if err := runEnv(t.Context(), []string{"version"}, e); err != nil || out.String() != "convergo dev\n" {
 		t.Fatalf("version = %q, %v", out.String(), err)
+	}
+}
+
+// TestAdminListenerServesPprof: pprof is off by default and served on
+// http.admin_listen when set, never on the public listener.
+func TestAdminListenerServesPprof(t *testing.T) {
+	addrs, _ := startServe(t, testEnviron(t.TempDir(), "CONVERGO_HTTP_ADMIN_LISTEN=127.0.0.1:0"))
+	if addrs.Admin == "" {
+		t.Fatal("admin listener not bound")
+	}
+	if code, body := get(t, "http://"+addrs.Admin+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Fatalf("admin /debug/pprof/ = %d, want the pprof index", code)
+	}
+	if code, _ := get(t, "http://"+addrs.HTTP+"/debug/pprof/"); code != 404 {
+		t.Fatalf("public /debug/pprof/ = %d, want 404", code)
 	}
 }
