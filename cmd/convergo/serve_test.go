@@ -360,3 +360,38 @@ func TestAdminListenerServesPprof(t *testing.T) {
 		t.Fatalf("public /debug/pprof/ = %d, want 404", code)
 	}
 }
+
+// TestJSONLogs: -log-format json writes one JSON object per line.
+func TestJSONLogs(t *testing.T) {
+	logs := &syncBuffer{}
+	ready := make(chan boundAddrs, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	e := env{environ: testEnviron(t.TempDir()), stdin: strings.NewReader(""), stdout: io.Discard, stderr: logs,
+		onReady: func(b boundAddrs) { ready <- b }}
+	done := make(chan error, 1)
+	go func() { done <- runEnv(ctx, []string{"serve", "-log-format", "json"}, e) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want several log lines, got %q", logs.String())
+	}
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["msg"] == nil || m["level"] == nil {
+			t.Fatalf("log line is not a JSON object with level and msg: %q (%v)", l, err)
+		}
+	}
+	if err := runEnv(t.Context(), []string{"serve", "-log-format", "xml"}, env{environ: testEnviron(t.TempDir()), stdout: io.Discard, stderr: io.Discard}); !errors.Is(err, errConfig) {
+		t.Fatalf("-log-format xml = %v, want a configuration error", err)
+	}
+}
