@@ -282,13 +282,22 @@ func (s *Service) replace(w http.ResponseWriter, r *http.Request, user string, c
 	}
 }
 
-func (s *Service) handlePut(w http.ResponseWriter, r *http.Request) {
-	user, ok := s.user(w, r)
-	if !ok {
-		return
+// writeTarget is the prologue of every write to /v1/contacts/{id}: the
+// caller, the contact id and the version its If-Match names. It answers
+// the request itself (401, 428, 412, 404) when ok is false.
+func (s *Service) writeTarget(w http.ResponseWriter, r *http.Request) (user, id string, expect uint64, ok bool) {
+	if user, ok = s.user(w, r); !ok {
+		return "", "", 0, false
 	}
-	id := r.PathValue("id")
-	expect, ok := s.precondition(w, r, user, id)
+	id = r.PathValue("id")
+	if expect, ok = s.precondition(w, r, user, id); !ok {
+		return "", "", 0, false
+	}
+	return user, id, expect, true
+}
+
+func (s *Service) handlePut(w http.ResponseWriter, r *http.Request) {
+	user, id, expect, ok := s.writeTarget(w, r)
 	if !ok {
 		return
 	}
@@ -321,12 +330,7 @@ func (s *Service) keepExtra(ctx context.Context, user string, c *store.Contact, 
 }
 
 func (s *Service) handlePatch(w http.ResponseWriter, r *http.Request) {
-	user, ok := s.user(w, r)
-	if !ok {
-		return
-	}
-	id := r.PathValue("id")
-	expect, ok := s.precondition(w, r, user, id)
+	user, id, expect, ok := s.writeTarget(w, r)
 	if !ok {
 		return
 	}
@@ -412,12 +416,7 @@ func applyMerge(target, patch any) any {
 }
 
 func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request) {
-	user, ok := s.user(w, r)
-	if !ok {
-		return
-	}
-	id := r.PathValue("id")
-	expect, ok := s.precondition(w, r, user, id)
+	user, id, expect, ok := s.writeTarget(w, r)
 	if !ok {
 		return
 	}
