@@ -9,34 +9,13 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+
+	"github.com/convergo/convergo/sip/sipmsg"
 )
 
-// StatusError is a failure that already knows its final response. Handlers
-// of any package may return it, or any error with a method
-// SIPStatus() (code int, reason string); optional SIPHeaders() []sip.Header
-// adds headers (challenges, Retry-After) to the response.
-type StatusError struct {
-	Code    int
-	Reason  string
-	Headers []sip.Header
-	Err     error
-}
-
-func (e *StatusError) Error() string {
-	if e.Err == nil {
-		return fmt.Sprintf("%d %s", e.Code, e.Reason)
-	}
-	return fmt.Sprintf("%d %s: %v", e.Code, e.Reason, e.Err)
-}
-
-// Unwrap returns the cause.
-func (e *StatusError) Unwrap() error { return e.Err }
-
-// SIPStatus returns the code and reason phrase to answer with.
-func (e *StatusError) SIPStatus() (int, string) { return e.Code, e.Reason }
-
-// SIPHeaders returns extra headers for the response.
-func (e *StatusError) SIPHeaders() []sip.Header { return e.Headers }
+// StatusError is a failure that already knows its final response (see
+// sipmsg.StatusError); the request guard answers with it.
+type StatusError = sipmsg.StatusError
 
 type statusCarrier interface{ SIPStatus() (int, string) }
 type headerCarrier interface{ SIPHeaders() []sip.Header }

@@ -2,9 +2,8 @@ package b2bua
 
 import (
 	"errors"
-	"fmt"
 
-	"github.com/emiago/sipgo/sip"
+	"github.com/convergo/convergo/sip/sipmsg"
 )
 
 var (
@@ -34,30 +33,9 @@ var (
 	errAbandoned = errors.New("b2bua: fork abandoned after cancel")
 )
 
-// StatusError is a failure that knows its SIP response. The csip guard
-// answers it through SIPStatus and SIPHeaders.
-type StatusError struct {
-	Code    int
-	Reason  string
-	Headers []sip.Header
-	Err     error
-}
-
-func (e *StatusError) Error() string {
-	if e.Err == nil {
-		return fmt.Sprintf("b2bua: %d %s", e.Code, e.Reason)
-	}
-	return fmt.Sprintf("b2bua: %d %s: %v", e.Code, e.Reason, e.Err)
-}
-
-// Unwrap returns the cause.
-func (e *StatusError) Unwrap() error { return e.Err }
-
-// SIPStatus returns the code and reason phrase to answer with.
-func (e *StatusError) SIPStatus() (int, string) { return e.Code, e.Reason }
-
-// SIPHeaders returns extra headers for the response.
-func (e *StatusError) SIPHeaders() []sip.Header { return e.Headers }
+// StatusError is a failure that already knows its final response (see
+// sipmsg.StatusError); the request guard answers with it.
+type StatusError = sipmsg.StatusError
 
 // statusCarrier is what csip's guard looks for; Locator and Classifier
 // errors that implement it are passed through unchanged.

@@ -2,9 +2,10 @@ package registrar
 
 import (
 	"errors"
-	"strconv"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/convergo/convergo/sip/sipmsg"
 )
 
 var (
@@ -20,31 +21,9 @@ var (
 	ErrFlowFailed = errors.New("registrar: flow failed")
 )
 
-// StatusError is a failure that knows its SIP response. convergo's request
-// guard answers with SIPStatus and SIPHeaders.
-type StatusError struct {
-	Code    int
-	Reason  string
-	Headers []sip.Header
-	Err     error
-}
-
-func (e *StatusError) Error() string {
-	s := "registrar: " + strconv.Itoa(e.Code) + " " + e.Reason
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-// Unwrap returns the cause.
-func (e *StatusError) Unwrap() error { return e.Err }
-
-// SIPStatus returns the code and reason phrase to answer with.
-func (e *StatusError) SIPStatus() (int, string) { return e.Code, e.Reason }
-
-// SIPHeaders returns extra headers for the response.
-func (e *StatusError) SIPHeaders() []sip.Header { return e.Headers }
+// StatusError is a failure that already knows its final response (see
+// sipmsg.StatusError); the request guard answers with it.
+type StatusError = sipmsg.StatusError
 
 func badRequest(reason string, err error) *StatusError {
 	if err == nil {
