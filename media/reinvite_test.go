@@ -79,8 +79,8 @@ func TestReInviteKeepsKeysAndROC(t *testing.T) {
 // calleeOwnSDP rebuilds the SDP the callee answered with (its own key).
 func calleeOwnSDP(p *phone) []byte {
 	lines := []string{"v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1", "t=0 0",
-		"m=audio " + itoa(port(p.rtp)) + " RTP/SAVP 0 8 101", "a=rtcp:" + itoa(port(p.rtcp)),
-		"a=rtpmap:0 PCMU/8000", "a=sendrecv", "a=crypto:" + p.own.String()}
+		"m=audio " + itoa(port(p.RTP)) + " RTP/SAVP 0 8 101", "a=rtcp:" + itoa(port(p.RTCP)),
+		"a=rtpmap:0 PCMU/8000", "a=sendrecv", "a=crypto:" + p.Own.String()}
 	return []byte(strings.Join(lines, "\r\n") + "\r\n")
 }
 
@@ -92,7 +92,7 @@ func TestDelayedOffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, cr := caller.learn(out)
+	_, cr := caller.Learn(out)
 	if len(cr) != 1 || !bytes.Contains(out, []byte("RTP/SAVP")) {
 		t.Fatalf("caller should get a SAVP offer with our key:\n%s", out)
 	}
@@ -100,7 +100,7 @@ func TestDelayedOffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	callee.learn(ans)
+	callee.Learn(ans)
 	exchange(t, caller, callee, 3)
 	exchange(t, callee, caller, 3)
 	// The winner's name arrives with its next exchange and adopts the pair.

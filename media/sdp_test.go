@@ -97,21 +97,21 @@ func TestRTCPMux(t *testing.T) {
 	r := testRelay(t, nil)
 	caller, callee := newPhone(t, 1), newPhone(t, 2)
 	mux := func(p *phone) string {
-		return strings.Replace(p.sdp("RTP/AVP", false, 0, "", "sendrecv"), "a=sendrecv", "a=sendrecv\r\na=rtcp-mux", 1)
+		return strings.Replace(p.SDP("RTP/AVP", false, 0, "", "sendrecv"), "a=sendrecv", "a=sendrecv\r\na=rtcp-mux", 1)
 	}
 	muxAns := func(p *phone, _ []sdes.Crypto) string { return mux(p) }
 	setupCall(t, r, "c1", "b1", caller, callee, mux, muxAns)
 	exchange(t, caller, callee, 2)
 	// A muxed RTCP receiver report (PT 201) on the RTP port reaches the callee's RTP port.
 	rr := []byte{0x80, 201, 0, 1, 0, 0, 0, 1}
-	if _, err := caller.rtp.WriteToUDPAddrPort(rr, caller.to); err != nil {
+	if _, err := caller.RTP.WriteToUDPAddrPort(rr, caller.To); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 100)
-	if err := callee.rtp.SetReadDeadline(timeIn(2)); err != nil {
+	if err := callee.RTP.SetReadDeadline(timeIn(2)); err != nil {
 		t.Fatal(err)
 	}
-	n, err := callee.rtp.Read(buf)
+	n, err := callee.RTP.Read(buf)
 	if err != nil || !bytes.Equal(buf[:n], rr) {
 		t.Fatalf("muxed rtcp: %x %v", buf[:n], err)
 	}
@@ -187,8 +187,8 @@ func TestAudioAndVideoRelayed(t *testing.T) {
 	ca, cv, ba, bv := newPhone(t, 1), newPhone(t, 2), newPhone(t, 3), newPhone(t, 4)
 	two := func(a, v *phone) string {
 		return "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
-			fmt.Sprintf("m=audio %d RTP/AVP 0\r\na=rtcp:%d\r\n", port(a.rtp), port(a.rtcp)) +
-			fmt.Sprintf("m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=rtcp:%d\r\n", port(v.rtp), port(v.rtcp))
+			fmt.Sprintf("m=audio %d RTP/AVP 0\r\na=rtcp:%d\r\n", port(a.RTP), port(a.RTCP)) +
+			fmt.Sprintf("m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=rtcp:%d\r\n", port(v.RTP), port(v.RTCP))
 	}
 	offer, err := r.Offer(t.Context(), "c1", "b1", []byte(two(ca, cv)))
 	if err != nil {
@@ -203,13 +203,13 @@ func TestAudioAndVideoRelayed(t *testing.T) {
 		if err := s.Unmarshal(body); err != nil {
 			t.Fatal(err)
 		}
-		p.to = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.MediaDescriptions[i].MediaName.Port.Value))
+		p.To = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.MediaDescriptions[i].MediaName.Port.Value))
 	}
 	learnN(ba, offer, 0)
 	learnN(bv, offer, 1)
 	learnN(ca, answer, 0)
 	learnN(cv, answer, 1)
-	if ca.to == cv.to || ba.to == bv.to {
+	if ca.To == cv.To || ba.To == bv.To {
 		t.Fatal("streams share a relay port")
 	}
 	exchange(t, ca, ba, 2)
