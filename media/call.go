@@ -31,6 +31,23 @@ type call struct {
 	active   string // fork that answered last: target of leg "a"
 	closed   bool
 	reported bool
+	totals   [2]sideTotals // counts of released streams, per side
+}
+
+// sideTotals sums the sideCounts of one side of a call's streams. A
+// stream's counts are taken when its ports are released: its readers stop
+// once the sockets close, but one may still count the packet it was
+// relaying, which is then not in the call's log line.
+type sideTotals struct {
+	packets, bytes, drops, srtpFail, latch uint64
+}
+
+func (t *sideTotals) add(n *sideCounts) {
+	t.packets += n.packets.Load()
+	t.bytes += n.bytes.Load()
+	t.drops += n.drops.Load()
+	t.srtpFail += n.srtpFail.Load()
+	t.latch += n.latch.Load()
 }
 
 type pair struct {

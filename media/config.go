@@ -19,8 +19,20 @@ const (
 	PolicyStrip = "strip"
 )
 
+// Modes of the media block.
+const (
+	// ModeRelay anchors every call's media on the relay (the default).
+	ModeRelay = "relay"
+	// ModePassthrough lets SDP cross the B2BUA untouched: devices send
+	// media to each other. No relay is built.
+	ModePassthrough = "passthrough"
+)
+
 // Config is the media relay's configuration block ("media").
 type Config struct {
+	// Mode is relay (anchor media here) or passthrough (SDP untouched; the
+	// devices exchange media directly and see each other's addresses).
+	Mode string `yaml:"mode"`
 	// Address is the local IP the relay binds its UDP sockets on.
 	Address string `yaml:"address"`
 	// Advertise is the IP written into SDP c=/o= lines; defaults to Address.
@@ -47,6 +59,9 @@ type Config struct {
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
+	if c.Mode == "" {
+		c.Mode = ModeRelay
+	}
 	if c.Address == "" {
 		c.Address = "127.0.0.1"
 	}
@@ -80,6 +95,11 @@ func (c Config) WithDefaults() Config {
 // Validate reports every problem in c, each prefixed with its key.
 func (c Config) Validate() error {
 	var errs []error
+	switch c.Mode {
+	case ModeRelay, ModePassthrough:
+	default:
+		errs = append(errs, fmt.Errorf("mode: %q: must be relay or passthrough", c.Mode))
+	}
 	if _, err := netip.ParseAddr(c.Address); err != nil {
 		errs = append(errs, fmt.Errorf("address: %q: must be an IP address", c.Address))
 	}

@@ -14,7 +14,12 @@
 //   - symmetric RTP latching (RFC 4961) within a window after the answer,
 //     only from packets that parse (RTP) or authenticate (SRTP);
 //   - RTCP relaying, on port+1, a=rtcp (RFC 3605) or muxed (RFC 5761);
-//   - inactivity detection reported through OnInactive.
+//   - inactivity detection reported through OnInactive (cmd/convergo
+//     hangs the call up with BYE on both legs);
+//   - per-side counters: Prometheus totals (convergo_media_*) and one
+//     "media call ended" log line per call with each side's packets,
+//     bytes, drops, SRTP failures and latch events ("a_" is what the
+//     caller sent, "b_" what the answering device sent).
 //
 // What it does not do: signalling (the b2bua calls Offer/Answer/Release,
 // see sip/b2bua Anchor), transcoding, DTLS-SRTP, ICE, or relaying

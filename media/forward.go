@@ -46,6 +46,25 @@ type endpoint struct {
 	lastRX    atomic.Int64 // unix ns of the last RTP packet from the device
 
 	fw [2]*forwarder // readers of pp.rtp and pp.rtcp
+	n  sideCounts    // this endpoint's share of m, logged at call end
+}
+
+// sideCounts are one endpoint's packet counters (atomic: the endpoint's
+// readers add, the control plane reads at release).
+type sideCounts struct {
+	packets, bytes, drops, srtpFail, latch atomic.Uint64
+}
+
+// dropped counts a dropped packet under reason c.
+func (e *endpoint) dropped(c interface{ Inc() }) {
+	c.Inc()
+	e.n.drops.Add(1)
+}
+
+// srtpFailed counts a packet dropped for SRTP authentication or replay.
+func (e *endpoint) srtpFailed(c interface{ Inc() }) {
+	e.dropped(c)
+	e.n.srtpFail.Add(1)
 }
 
 // keySet holds the SRTP contexts of one forwarder. A keySet is built by the
@@ -88,7 +107,7 @@ func (f *forwarder) run() {
 func (f *forwarder) serve() (again bool) {
 	defer func() {
 		if recover() != nil {
-			f.in.m.malformed.Inc()
+			f.in.dropped(f.in.m.malformed)
 			again = true
 		}
 	}()
@@ -116,12 +135,12 @@ func (f *forwarder) forward(pkt []byte, src netip.AddrPort, now int64) ([]byte, 
 	var none netip.AddrPort
 	win := e.windowEnd.Load()
 	if win == 0 {
-		m.inactive.Inc()
+		e.dropped(m.inactive)
 		return nil, nil, none, false
 	}
 	isRTCP := f.rtcpSock || (len(pkt) >= 2 && pkt[1] >= 192 && pkt[1] <= 223 && e.mux.Load())
 	if len(pkt) < 8 || pkt[0]>>6 != 2 || (!isRTCP && len(pkt) < 12) {
-		m.malformed.Inc()
+		e.dropped(m.malformed)
 		return nil, nil, none, false
 	}
 	ks := f.keys.Load()
@@ -148,7 +167,7 @@ func (f *forwarder) forward(pkt []byte, src netip.AddrPort, now int64) ([]byte, 
 			ok = inWin && (srtpIn || cur == nil)
 		}
 		if !ok {
-			m.source.Inc()
+			e.dropped(m.source)
 			return nil, nil, none, false
 		}
 	}
@@ -167,11 +186,11 @@ func (f *forwarder) forward(pkt []byte, src netip.AddrPort, now int64) ([]byte, 
 	if err != nil {
 		switch {
 		case errors.Is(err, srtp.ErrFailedToVerifyAuthTag):
-			m.authFail.Inc()
+			e.srtpFailed(m.authFail)
 		case strings.Contains(err.Error(), "duplicated"): // pion's replay error is unexported
-			m.replay.Inc()
+			e.srtpFailed(m.replay)
 		default:
-			m.malformed.Inc()
+			e.dropped(m.malformed)
 		}
 		return nil, nil, none, false
 	}
@@ -180,6 +199,7 @@ func (f *forwarder) forward(pkt []byte, src netip.AddrPort, now int64) ([]byte, 
 		*learnt = src
 		latch.Store(learnt)
 		m.latch.Inc()
+		e.n.latch.Add(1)
 	}
 	if !isRTCP {
 		e.lastRX.Store(now)
@@ -201,7 +221,7 @@ func (f *forwarder) forward(pkt []byte, src netip.AddrPort, now int64) ([]byte, 
 		dst = p.rtp
 	}
 	if !dst.IsValid() || o.windowEnd.Load() == 0 {
-		m.noPeer.Inc()
+		e.dropped(m.noPeer)
 		return nil, nil, none, false
 	}
 	out := plain
@@ -212,11 +232,13 @@ func (f *forwarder) forward(pkt []byte, src netip.AddrPort, now int64) ([]byte, 
 		out, err = ks.outRTP.EncryptRTP(f.enc[:0], plain, &f.hdr)
 	}
 	if err != nil {
-		m.malformed.Inc()
+		e.dropped(m.malformed)
 		return nil, nil, none, false
 	}
 	m.packets.Inc()
 	m.bytes.Add(float64(len(pkt)))
+	e.n.packets.Add(1)
+	e.n.bytes.Add(uint64(len(pkt)))
 	return out, conn, dst, true
 }
 

@@ -26,6 +26,7 @@ type Relay struct {
 	mu      sync.Mutex
 	calls   map[string]*call
 	running bool
+	ready   chan struct{}  // closed once Run has started
 	wg      sync.WaitGroup // every reader goroutine
 	onIdle  IdleFunc
 }
@@ -49,6 +50,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Relay, error)
 		adv:   netip.MustParseAddr(cfg.Advertise).Unmap(),
 		now:   time.Now,
 		calls: make(map[string]*call),
+		ready: make(chan struct{}),
 	}
 	r.ports = newPorts(netip.MustParseAddr(cfg.Address), cfg.PortMin, cfg.PortMax, cfg.Quarantine,
 		func() time.Time { return r.now() })
@@ -64,8 +66,8 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Relay, error)
 // answered call carried no RTP either way for the inactivity period (again
 // only if media resumed and stopped again). The b2bua ends the call there;
 // a call still silent and unreleased at 4x the period is released here.
-// Held calls (sendonly/recvonly/inactive, 0.0.0.0) are exempt. Set it
-// before Run; fn must not block.
+// Held calls (sendonly/recvonly/inactive, 0.0.0.0) are exempt. It may be
+// set at any time; fn must not block.
 func (r *Relay) OnInactive(fn IdleFunc) {
 	r.mu.Lock()
 	r.onIdle = fn
@@ -82,6 +84,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	r.running = true
 	r.mu.Unlock()
+	close(r.ready)
 
 	tick := min(r.cfg.Inactivity/4, time.Second)
 	t := time.NewTicker(max(tick, 5*time.Millisecond))
@@ -96,6 +99,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Ready is closed once Run accepts Offers.
+func (r *Relay) Ready() <-chan struct{} { return r.ready }
 
 func (r *Relay) shutdown() {
 	r.mu.Lock()
@@ -296,10 +302,19 @@ func (r *Relay) getCall(id string, create bool) (*call, error) {
 func (r *Relay) releaseCall(c *call) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
 	c.closed = true
 	for _, p := range c.pairs {
 		r.releasePair(c, p)
 	}
+	a, b := &c.totals[sideA], &c.totals[sideB]
+	r.log.Info("media call ended", zap.String("call", c.id),
+		zap.Uint64("a_packets", a.packets), zap.Uint64("a_bytes", a.bytes), zap.Uint64("a_drops", a.drops),
+		zap.Uint64("a_srtp_failures", a.srtpFail), zap.Uint64("a_latches", a.latch),
+		zap.Uint64("b_packets", b.packets), zap.Uint64("b_bytes", b.bytes), zap.Uint64("b_drops", b.drops),
+		zap.Uint64("b_srtp_failures", b.srtpFail), zap.Uint64("b_latches", b.latch))
 }
 
 func (r *Relay) releasePair(c *call, p *pair) {
@@ -308,6 +323,7 @@ func (r *Relay) releasePair(c *call, p *pair) {
 			continue
 		}
 		for _, e := range st.ends {
+			c.totals[e.side].add(&e.n)
 			r.ports.release(e.pp)
 		}
 	}

@@ -13,20 +13,22 @@ import (
 	"github.com/convergo/convergo/media/sdes"
 	"github.com/convergo/convergo/sip/b2bua"
 	"github.com/pion/rtcp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 var _ b2bua.Anchor = (*Relay)(nil)
 
-func plainOffer(p *phone) string { return p.sdp("RTP/AVP", false, 0, "", "sendrecv") }
+func plainOffer(p *phone) string { return p.SDP("RTP/AVP", false, 0, "", "sendrecv") }
 
-func plainAnswer(p *phone, _ []sdes.Crypto) string { return p.sdp("RTP/AVP", false, 0, "", "sendrecv") }
+func plainAnswer(p *phone, _ []sdes.Crypto) string { return p.SDP("RTP/AVP", false, 0, "", "sendrecv") }
 
 func savpOffer(suite string) func(*phone) string {
-	return func(p *phone) string { return p.sdp("RTP/SAVP", true, 1, suite, "sendrecv") }
+	return func(p *phone) string { return p.SDP("RTP/SAVP", true, 1, suite, "sendrecv") }
 }
 
 func savpAnswer(p *phone, cr []sdes.Crypto) string {
-	return p.sdp("RTP/SAVP", true, cr[0].Tag, cr[0].Suite.Name, "sendrecv")
+	return p.SDP("RTP/SAVP", true, cr[0].Tag, cr[0].Suite.Name, "sendrecv")
 }
 
 func TestRelayPlainRTPBothWays(t *testing.T) {
@@ -41,7 +43,7 @@ func TestRelayPlainRTPBothWays(t *testing.T) {
 			t.Fatalf("o= version not bumped:\n%s", b)
 		}
 	}
-	if caller.to.Port() == uint16(port(callee.rtp)) || callee.to.Port() == uint16(port(caller.rtp)) {
+	if caller.To.Port() == uint16(port(callee.RTP)) || callee.To.Port() == uint16(port(caller.RTP)) {
 		t.Fatal("SDP still points at the device, not the relay")
 	}
 	exchange(t, caller, callee, 5)
@@ -50,12 +52,12 @@ func TestRelayPlainRTPBothWays(t *testing.T) {
 	// RTCP goes port+1 -> the peer's a=rtcp port.
 	sr := &rtcp.SenderReport{SSRC: 1111}
 	b, _ := sr.Marshal()
-	if _, err := caller.rtcp.WriteToUDPAddrPort(b, caller.toRTCP); err != nil {
+	if _, err := caller.RTCP.WriteToUDPAddrPort(b, caller.ToRTCP); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 1500)
-	_ = callee.rtcp.SetReadDeadline(time.Now().Add(2 * time.Second))
-	n, err := callee.rtcp.Read(buf)
+	_ = callee.RTCP.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err := callee.RTCP.Read(buf)
 	if err != nil || !bytes.Equal(buf[:n], b) {
 		t.Fatalf("rtcp not relayed: %v", err)
 	}
@@ -75,7 +77,7 @@ func TestRelaySAVPToAVP(t *testing.T) {
 	if !bytes.Contains(answerOut, []byte("RTP/SAVP ")) || !bytes.Contains(answerOut, []byte("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:")) {
 		t.Fatalf("caller must get SAVP with tag 1 echoed:\n%s", answerOut)
 	}
-	if caller.rx == nil {
+	if caller.RX == nil {
 		t.Fatal("no relay key for the caller")
 	}
 	exchange(t, caller, callee, 5) // SRTP in, plain out
@@ -103,13 +105,13 @@ func TestRelaySAVPToSAVPRekeyed(t *testing.T) {
 			r := testRelay(t, nil)
 			caller, callee := newPhone(t, 1), newPhone(t, 2)
 			offerOut, answerOut := setupCall(t, r, "c1", "b1", caller, callee, savpOffer(suite), savpAnswer)
-			_, toCallee := callee.learn(offerOut)
-			_, toCaller := caller.learn(answerOut)
+			_, toCallee := callee.Learn(offerOut)
+			_, toCaller := caller.Learn(answerOut)
 			if len(toCallee) != 1 || len(toCaller) != 1 {
 				t.Fatalf("want one crypto line each way")
 			}
 			for _, k := range []sdes.Crypto{toCallee[0], toCaller[0]} {
-				if sdes.SameKey(k, *caller.own) || sdes.SameKey(k, *callee.own) {
+				if sdes.SameKey(k, *caller.Own) || sdes.SameKey(k, *callee.Own) {
 					t.Fatal("relay copied a device key across legs")
 				}
 			}
@@ -135,10 +137,10 @@ func TestForksGetOwnPortsAndKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	f1, f2 := newPhone(t, 2), newPhone(t, 3)
-	_, k1 := f1.learn(o1)
-	_, k2 := f2.learn(o2)
-	if sdes.SameKey(k1[0], k2[0]) || f1.to == f2.to {
-		t.Fatalf("forks share key or port: %v %v", f1.to, f2.to)
+	_, k1 := f1.Learn(o1)
+	_, k2 := f2.Learn(o2)
+	if sdes.SameKey(k1[0], k2[0]) || f1.To == f2.To {
+		t.Fatalf("forks share key or port: %v %v", f1.To, f2.To)
 	}
 	if got := r.ports.used(); got != 4 {
 		t.Fatalf("port pairs in use = %d, want 4", got)
@@ -148,7 +150,7 @@ func TestForksGetOwnPortsAndKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caller.learn(a2)
+	caller.Learn(a2)
 	r.Release("c1", "b1")
 	if got := r.ports.used(); got != 2 {
 		t.Fatalf("after releasing b1: %d pairs, want 2", got)
@@ -169,34 +171,34 @@ func TestLatching(t *testing.T) {
 	setupCall(t, r, "c1", "b1", caller, callee, savpOffer("AES_CM_128_HMAC_SHA1_80"), savpAnswer)
 
 	// The callee is behind NAT: it sends from another socket than its SDP said.
-	nat := &phone{t: t, rtp: listen(t), tx: callee.tx, own: callee.own, rx: callee.rx, to: callee.to, ssrc: 2}
-	nat.send([]byte("hello from nat"))
+	nat := &phone{T: t, RTP: listen(t), TX: callee.TX, Own: callee.Own, RX: callee.RX, To: callee.To, SSRC: 2}
+	nat.Send([]byte("hello from nat"))
 	waitFor(t, "latch", func() bool { return val(r.m.side[sideB].latch) == 1 })
-	caller.send([]byte("to nat"))
-	got, err := nat.recv()
+	caller.Send([]byte("to nat"))
+	got, err := nat.Recv()
 	if err != nil || string(got.Payload) != "to nat" {
 		t.Fatalf("relay did not send to the latched address: %v", err)
 	}
-	if got, err := caller.recv(); err != nil || string(got.Payload) != "hello from nat" {
+	if got, err := caller.Recv(); err != nil || string(got.Payload) != "hello from nat" {
 		t.Fatalf("caller: %v", err)
 	}
 
 	// A forged packet (wrong key) from a third address inside the window
 	// does not latch.
 	forger := newPhone(t, 9)
-	forger.to = callee.to
-	forger.sdp("RTP/SAVP", true, 1, "AES_CM_128_HMAC_SHA1_80", "sendrecv")
-	forger.send([]byte("forged"))
+	forger.To = callee.To
+	forger.SDP("RTP/SAVP", true, 1, "AES_CM_128_HMAC_SHA1_80", "sendrecv")
+	forger.Send([]byte("forged"))
 	waitFor(t, "auth failure", func() bool { return val(r.m.side[sideB].authFail) == 1 })
 
 	time.Sleep(time.Until(start.Add(window + 50*time.Millisecond)))
 	// After the window even a correctly keyed packet from elsewhere is dropped.
-	spoof := &phone{t: t, rtp: listen(t), tx: callee.tx, own: callee.own, to: callee.to, ssrc: 2, seq: 100}
-	spoof.send([]byte("spoofed"))
+	spoof := &phone{T: t, RTP: listen(t), TX: callee.TX, Own: callee.Own, To: callee.To, SSRC: 2, Seq: 100}
+	spoof.Send([]byte("spoofed"))
 	waitFor(t, "source drop", func() bool { return val(r.m.side[sideB].source) == 1 })
-	nat.seq = 200
-	nat.send([]byte("still nat"))
-	if got, err := caller.recv(); err != nil || string(got.Payload) != "still nat" {
+	nat.Seq = 200
+	nat.Send([]byte("still nat"))
+	if got, err := caller.Recv(); err != nil || string(got.Payload) != "still nat" {
 		t.Fatalf("caller after window: %v %v", got, err)
 	}
 	if got := val(r.m.side[sideB].latch); got != 1 {
@@ -209,22 +211,22 @@ func TestMalformedDropped(t *testing.T) {
 	caller, callee := newPhone(t, 1), newPhone(t, 2)
 	setupCall(t, r, "c1", "b1", caller, callee, savpOffer("AES_CM_128_HMAC_SHA1_80"), savpAnswer)
 	for _, junk := range [][]byte{{}, {0x80}, bytes.Repeat([]byte{0xff}, 40), []byte("INVITE sip:x SIP/2.0\r\n")} {
-		if _, err := caller.rtp.WriteToUDPAddrPort(junk, caller.to); err != nil {
+		if _, err := caller.RTP.WriteToUDPAddrPort(junk, caller.To); err != nil {
 			t.Fatal(err)
 		}
 	}
-	bad := caller.packet([]byte("tampered"))
+	bad := caller.Packet([]byte("tampered"))
 	bad[len(bad)-1] ^= 0xff
-	if _, err := caller.rtp.WriteToUDPAddrPort(bad, caller.to); err != nil {
+	if _, err := caller.RTP.WriteToUDPAddrPort(bad, caller.To); err != nil {
 		t.Fatal(err)
 	}
-	good := caller.packet([]byte("good"))
+	good := caller.Packet([]byte("good"))
 	for range 2 { // the second copy is a replay
-		if _, err := caller.rtp.WriteToUDPAddrPort(good, caller.to); err != nil {
+		if _, err := caller.RTP.WriteToUDPAddrPort(good, caller.To); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got, err := callee.recv(); err != nil || string(got.Payload) != "good" {
+	if got, err := callee.Recv(); err != nil || string(got.Payload) != "good" {
 		t.Fatalf("good packet after junk: %v", err)
 	}
 	m := r.m.side[sideA]
@@ -337,7 +339,7 @@ func TestBadSDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	callee := newPhone(t, 2)
-	callee.learn(out)
+	callee.Learn(out)
 	two := plainAnswer(callee, nil) + "m=video 5000 RTP/AVP 96\r\n"
 	if _, err := r.Answer(t.Context(), "c2", "b1", []byte(two)); sipStatus(err) != 488 {
 		t.Fatalf("m-line count mismatch: %v", err)
@@ -347,7 +349,7 @@ func TestBadSDP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	callee.learn(out)
+	callee.Learn(out)
 	if _, err := r.Answer(t.Context(), "c3", "b1", []byte(plainAnswer(callee, nil))); sipStatus(err) != 488 {
 		t.Fatalf("AVP answer to SAVP: %v", err)
 	}
@@ -361,8 +363,8 @@ func TestInactivity(t *testing.T) {
 
 	caller, callee := newPhone(t, 1), newPhone(t, 2)
 	setupCall(t, r, "silent", "b1", caller, callee, plainOffer, plainAnswer)
-	held := func(p *phone) string { return p.sdp("RTP/AVP", false, 0, "", "sendonly") }
-	heldAns := func(p *phone, _ []sdes.Crypto) string { return p.sdp("RTP/AVP", false, 0, "", "recvonly") }
+	held := func(p *phone) string { return p.SDP("RTP/AVP", false, 0, "", "sendonly") }
+	heldAns := func(p *phone, _ []sdes.Crypto) string { return p.SDP("RTP/AVP", false, 0, "", "recvonly") }
 	setupCall(t, r, "held", "b1", newPhone(t, 3), newPhone(t, 4), held, heldAns)
 
 	waitFor(t, "idle report", func() bool { mu.Lock(); defer mu.Unlock(); return len(idle) > 0 })
@@ -416,22 +418,62 @@ func TestAnswerWithWrongTagRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	callee.learn(out)
-	wrongTag := callee.sdp("RTP/SAVP", true, 7, "AES_CM_128_HMAC_SHA1_80", "sendrecv")
+	callee.Learn(out)
+	wrongTag := callee.SDP("RTP/SAVP", true, 7, "AES_CM_128_HMAC_SHA1_80", "sendrecv")
 	if _, err := r.Answer(t.Context(), "c1", "b1", []byte(wrongTag)); sipStatus(err) != 488 {
 		t.Fatalf("wrong tag: %v", err)
 	}
-	wrongSuite := callee.sdp("RTP/SAVP", true, 1, "AEAD_AES_128_GCM", "sendrecv")
+	wrongSuite := callee.SDP("RTP/SAVP", true, 1, "AEAD_AES_128_GCM", "sendrecv")
 	if _, err := r.Answer(t.Context(), "c1", "b1", []byte(wrongSuite)); sipStatus(err) != 488 {
 		t.Fatalf("wrong suite: %v", err)
 	}
 	// A correct answer still works afterwards: the refused ones left no state.
-	ok := callee.sdp("RTP/SAVP", true, 1, "AES_CM_128_HMAC_SHA1_80", "sendrecv")
+	ok := callee.SDP("RTP/SAVP", true, 1, "AES_CM_128_HMAC_SHA1_80", "sendrecv")
 	ans, err := r.Answer(t.Context(), "c1", "b1", []byte(ok))
 	if err != nil {
 		t.Fatal(err)
 	}
-	caller.learn(ans)
+	caller.Learn(ans)
 	exchange(t, caller, callee, 2)
 	exchange(t, callee, caller, 2)
+}
+
+// TestCallEndLogged: a call's per-side counters are logged once, when the
+// call is released (forks included), and never per packet.
+func TestCallEndLogged(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	r := testRelayLog(t, nil, zap.New(core))
+	caller, callee := newPhone(t, 1), newPhone(t, 2)
+	setupCall(t, r, "c1", "b1", caller, callee, plainOffer, plainAnswer)
+	exchange(t, caller, callee, 5)
+	exchange(t, callee, caller, 3)
+	// A stray source is dropped and counted on the caller's side.
+	stray := listen(t)
+	if _, err := stray.WriteToUDPAddrPort(caller.Packet([]byte("stray")), caller.To); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stray dropped", func() bool { return val(r.m.side[sideA].source) == 1 })
+	if n := logs.Len(); n > 2 {
+		t.Fatalf("%d log entries before the call ended: %v", n, logs.All())
+	}
+	r.Release("c1", "")
+	r.Release("c1", "")
+	ended := logs.FilterMessage("media call ended").All()
+	if len(ended) != 1 {
+		t.Fatalf("%d call-end entries, want 1", len(ended))
+	}
+	f := ended[0].ContextMap()
+	want := map[string]uint64{"a_packets": 5, "b_packets": 3, "a_drops": 1, "b_drops": 0, "a_srtp_failures": 0, "a_bytes": 5 * 12}
+	for k, v := range want {
+		got, _ := f[k].(uint64)
+		if k == "a_bytes" {
+			if got < v {
+				t.Errorf("%s = %d, want at least %d", k, got, v)
+			}
+			continue
+		}
+		if got != v {
+			t.Errorf("%s = %v, want %d", k, f[k], v)
+		}
+	}
 }
