@@ -232,10 +232,11 @@ func (c *call) maybeFinish() {
 		c.s.index.del(dialogKey(b.callID, tagOf(b.local.Params)))
 	}
 	c.s.index.del(dialogKey(c.a.callID, tagOf(c.a.local.Params)))
+	// Media first: a call out of the registry holds nothing.
+	c.s.anchor.Release(c.id, "")
 	if c.s.calls.remove(c) {
 		c.s.m.active.Dec()
 	}
-	c.s.anchor.Release(c.id, "")
 	if ce := c.s.log.Check(zap.DebugLevel, "call ended"); ce != nil {
 		ce.Write(zap.String("call", c.id), zap.String("call_id", c.a.callID), zap.String("result", c.result),
 			zap.Int("forks", len(c.legs)), zap.Duration("age", time.Since(c.created)))

@@ -19,7 +19,12 @@
 // never cross: B-legs do not offer 100rel; a device that still sends a
 // reliable provisional gets its PRACK from us (RFC 3262) and the caller an
 // unreliable 18x. Every SDP crossing goes through the Anchor (deps.go) so
-// the media relay can rewrite it; the default passes it through.
+// the media relay can rewrite it; the default passes it through. An Anchor
+// error with a SIP status fails that fork with it (488 for SDP the relay
+// cannot anchor, with a Warning; 503 with Retry-After when it is out of
+// ports); when every fork fails so, the caller gets that status as is.
+// Hangup ends an answered call from outside (the relay's inactivity
+// timer) with a BYE on both legs.
 //
 // Identity: P-Asserted-Identity and P-Charging-Vector on B-legs come only
 // from the Classifier (trusted sources); the caller's own PAI, User-Agent,

@@ -373,11 +373,44 @@ func (c *call) onForkEnd(b *leg, err error) {
 	case errors.Is(err, sip.ErrTransactionTimeout):
 		f = failure{code: sip.StatusRequestTimeout, reason: "Request Timeout"}
 	case errors.Is(err, errAnchor):
-		f = failure{code: sip.StatusInternalServerError, reason: "Server Internal Error"}
+		f = anchorFailure(err)
 	}
 	b.final = f.code
 	b.state = legDone
 	c.onForkFailure(b, f)
+}
+
+// anchorFailure is the failure a media Anchor error stands for: its own
+// SIP status when it has one (488 for SDP the relay cannot anchor, 503
+// when it is out of ports), else 500; the cause goes into a Warning.
+func anchorFailure(err error) failure {
+	f := failure{code: sip.StatusInternalServerError, reason: "Server Internal Error", own: true}
+	var se interface{ SIPStatus() (int, string) }
+	if errors.As(err, &se) {
+		if code, reason := se.SIPStatus(); code >= 400 && code < 700 {
+			f.code, f.reason = code, reason
+		}
+	}
+	if f.code == 488 || f.code == 415 {
+		f.warn = warnText(err)
+	}
+	return f
+}
+
+// warnText makes err's message safe for a Warning header's quoted text:
+// printable ASCII without quotes or backslashes, at most 200 bytes.
+func warnText(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "media: "); i >= 0 {
+		msg = msg[i+len("media: "):]
+	}
+	b := make([]byte, 0, min(len(msg), 200))
+	for i := 0; i < len(msg) && len(b) < 200; i++ {
+		if ch := msg[i]; ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' {
+			b = append(b, ch)
+		}
+	}
+	return string(b)
 }
 
 // cancelFork cancels fork b unless it has a final response. Without a

@@ -266,6 +266,17 @@ func (c *call) respondA(code int, reason string, body []byte, sdp bool, src sip.
 
 // failWith relays a fork's failure to the caller, mapped by upstream.
 func (c *call) failWith(f failure) {
+	if f.own {
+		var hdrs []sip.Header
+		if f.code == sip.StatusServiceUnavailable {
+			hdrs = append(hdrs, c.s.retryAfter)
+		}
+		if f.warn != "" {
+			hdrs = append(hdrs, sip.NewHeader("Warning", `399 convergo "`+f.warn+`"`))
+		}
+		c.failA(f.code, f.reason, nil, hdrs...)
+		return
+	}
 	code, reason := upstream(f.code, f.reason)
 	c.failA(code, reason, f.res)
 }

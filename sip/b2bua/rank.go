@@ -11,6 +11,10 @@ type failure struct {
 	code   int
 	reason string
 	res    *sip.Response // nil when we made it up (timeout, transport error)
+	// own marks a failure of this server (the media relay out of ports,
+	// an SDP it cannot anchor): answered as is, not mapped by upstream.
+	own  bool
+	warn string // Warning text (RFC 3261 §20.43) for an own failure
 }
 
 // rank orders final failures for the response relayed when no fork

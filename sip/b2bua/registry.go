@@ -12,13 +12,14 @@ import (
 type registry struct {
 	mu     sync.Mutex
 	calls  map[*call]struct{}
+	byID   map[string]*call
 	max    int
 	closed bool
 	empty  chan struct{} // closed once closed and no call is left
 }
 
 func newRegistry(max int) *registry {
-	return &registry{calls: make(map[*call]struct{}), max: max}
+	return &registry{calls: make(map[*call]struct{}), byID: make(map[string]*call), max: max}
 }
 
 // add admits c, or fails with ErrTooManyCalls or ErrShuttingDown.
@@ -32,6 +33,7 @@ func (r *registry) add(c *call) error {
 		return ErrTooManyCalls
 	}
 	r.calls[c] = struct{}{}
+	r.byID[c.id] = c
 	return nil
 }
 
@@ -43,11 +45,19 @@ func (r *registry) remove(c *call) bool {
 		return false
 	}
 	delete(r.calls, c)
+	delete(r.byID, c.id)
 	if r.closed && len(r.calls) == 0 && r.empty != nil {
 		close(r.empty)
 		r.empty = nil
 	}
 	return true
+}
+
+// get returns the call with internal id id, nil if none is held.
+func (r *registry) get(id string) *call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byID[id]
 }
 
 // len returns the number of calls held.

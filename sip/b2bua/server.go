@@ -216,6 +216,26 @@ func (s *Server) Handlers() map[sip.RequestMethod]Handler {
 // Active returns the number of calls held.
 func (s *Server) Active() int { return s.calls.len() }
 
+// Hangup ends the answered call whose internal id is id (the callID the
+// Anchor sees) as if the server hung up: BYE on both legs, each carrying
+// reason when it is not nil (e.g. the media relay's inactivity timeout
+// sends Reason: RELEASE_CAUSE;cause=2, TS 24.229 §7.2A.18). A call still
+// ringing or already ending is left as it is. Hangup reports whether the
+// call was held; it never blocks (the call's actor does the work), so it
+// is safe from the media relay's callbacks.
+func (s *Server) Hangup(id string, reason sip.Header) bool {
+	c := s.calls.get(id)
+	if c == nil {
+		return false
+	}
+	c.post(func() {
+		if c.state == stateAnswered {
+			c.hangup(nil, reason)
+		}
+	})
+	return true
+}
+
 // Run ends calls older than MaxAge (with BYE) until ctx ends; then it
 // refuses new calls (503), hangs up every call (BYE, or CANCEL and 503 while
 // ringing), waits up to ShutdownTimeout for them to finish, drops what is
