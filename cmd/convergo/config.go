@@ -9,6 +9,7 @@ import (
 	"github.com/convergo/convergo/addressbook"
 	"github.com/convergo/convergo/auth"
 	"github.com/convergo/convergo/internal/config"
+	"github.com/convergo/convergo/media"
 	"github.com/convergo/convergo/sip"
 	"github.com/convergo/convergo/sip/b2bua"
 	"github.com/convergo/convergo/sip/isc"
@@ -30,6 +31,7 @@ type Config struct {
 	Registrar     registrar.Config   `yaml:"registrar"`
 	ISC           isc.Config         `yaml:"isc"`
 	B2BUA         b2bua.Config       `yaml:"b2bua"`
+	Media         media.Config       `yaml:"media"`
 	Store         StoreConfig        `yaml:"store"`
 	Auth          auth.Config        `yaml:"auth"`
 	Addressbook   addressbook.Config `yaml:"addressbook"`
@@ -121,10 +123,19 @@ func defaultConfig() Config {
 		Registrar:     registrar.Config{}.WithDefaults(),
 		ISC:           isc.Config{}.WithDefaults(),
 		B2BUA:         b2bua.Config{}.WithDefaults(),
+		Media:         mediaDefaults(),
 		Store:         StoreConfig{Backend: "bolt", Bolt: bolt.Config{}.WithDefaults(), Redis: redis.Config{}.WithDefaults()},
 		Auth:          auth.Config{}.WithDefaults(),
 		Addressbook:   addressbook.Config{}.WithDefaults(),
 	}
+}
+
+// mediaDefaults are the media block's defaults but advertise, which
+// follows media.address once file and environment are applied.
+func mediaDefaults() media.Config {
+	m := media.Config{}.WithDefaults()
+	m.Advertise = ""
+	return m
 }
 
 // nonConfigEnv are CONVERGO_ variables with another use than configuration.
@@ -148,7 +159,8 @@ func loadConfig(path string, environ []string) (Config, error) {
 	if err := config.ApplyEnv(&cfg, environ, nonConfigEnv...); err != nil {
 		errs = append(errs, err)
 	}
-	cfg.SIP = cfg.SIP.WithDefaults() // derived defaults (hostname) follow the listen addresses
+	cfg.SIP = cfg.SIP.WithDefaults()     // derived defaults (hostname) follow the listen addresses
+	cfg.Media = cfg.Media.WithDefaults() // advertise follows address
 	errs = append(errs, cfg.validate()...)
 	if len(errs) > 0 {
 		return cfg, &configError{errs: flatten(errs)}
@@ -170,6 +182,7 @@ func (c Config) validate() []error {
 	errs = append(errs, config.Prefix("registrar", c.Registrar.Validate())...)
 	errs = append(errs, config.Prefix("isc", c.ISC.Validate())...)
 	errs = append(errs, config.Prefix("b2bua", c.B2BUA.Validate())...)
+	errs = append(errs, config.Prefix("media", c.Media.Validate())...)
 	errs = append(errs, config.Prefix("store", c.Store.Validate())...)
 	errs = append(errs, config.Prefix("auth", c.Auth.Validate())...)
 	errs = append(errs, config.Prefix("addressbook", c.Addressbook.Validate())...)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/convergo/convergo/addressbook"
 	"github.com/convergo/convergo/auth"
+	"github.com/convergo/convergo/media"
 	csip "github.com/convergo/convergo/sip"
 	"github.com/convergo/convergo/sip/b2bua"
 	"github.com/convergo/convergo/sip/isc"
@@ -129,9 +130,22 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	if err := sipSrv.Handle(sip.REGISTER, trust.Middleware(rg.OnRegister)); err != nil {
 		return err
 	}
-	calls, err := b2bua.New(cfg.B2BUA, sipSrv.UA(), locator{rg}, classifier{domain: cfg.SIP.Domain, self: selfHosts(sipSrv)}, nil, log, reg)
+	// The media relay anchors every call's SDP (media.mode: relay); in
+	// passthrough mode the B2BUA's default Anchor leaves SDP untouched.
+	var relay *media.Relay
+	var anchor b2bua.Anchor
+	if cfg.Media.Mode == media.ModeRelay {
+		if relay, err = media.New(cfg.Media, log, reg); err != nil {
+			return fmt.Errorf("media: %w", err)
+		}
+		anchor = relay
+	}
+	calls, err := b2bua.New(cfg.B2BUA, sipSrv.UA(), locator{rg}, classifier{domain: cfg.SIP.Domain, self: selfHosts(sipSrv)}, anchor, log, reg)
 	if err != nil {
 		return fmt.Errorf("b2bua: %w", err)
+	}
+	if relay != nil {
+		relay.OnInactive(func(id string) { calls.Hangup(id, rtpTimeout()) })
 	}
 	for m, h := range calls.Handlers() {
 		if m == sip.INVITE {
@@ -187,12 +201,24 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	rgHold, callsHold := sipSrv.Hold(), sipSrv.Hold()
 	g.Go(func() error { defer rgHold(); return rg.Run(gctx) })
 	g.Go(func() error { return calllog.Run(gctx) })
+	// The relay outlives the B2BUA: its shutdown BYEs and Releases come
+	// first, then the relay closes whatever is left.
+	mctx, mcancel := context.WithCancel(context.WithoutCancel(gctx))
+	defer mcancel()
+	relayReady := closedChan()
+	if relay != nil {
+		relayReady = relay.Ready()
+		g.Go(func() error { return relay.Run(mctx) })
+	}
 	g.Go(func() error {
 		defer callsHold()
-		select {
-		case <-sipSrv.Ready():
-		case <-gctx.Done():
-			return nil
+		defer mcancel()
+		for _, ready := range []<-chan struct{}{sipSrv.Ready(), relayReady} {
+			select {
+			case <-ready:
+			case <-gctx.Done():
+				return nil
+			}
 		}
 		var ls []b2bua.Listener
 		for _, l := range sipSrv.Addrs() {
@@ -265,4 +291,17 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	}
 	log.Info("convergo stopped")
 	return nil
+}
+
+// rtpTimeout is the Reason of the BYEs sent when the relay saw no media
+// (3GPP TS 24.229 §7.2A.18, RELEASE_CAUSE 2).
+func rtpTimeout() sip.Header {
+	return sip.NewHeader("Reason", `RELEASE_CAUSE;cause=2;text="RTP/RTCP time-out"`)
+}
+
+// closedChan returns a closed channel: a readiness that is always met.
+func closedChan() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }

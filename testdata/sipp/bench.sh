@@ -6,6 +6,9 @@
 # zero failed calls. Prints, per rate: calls, failures, server CPU per call,
 # server RSS; then the highest rate with zero failures.
 # RATES="200 500 ..." and SECONDS_PER_STEP override the steps.
+# MEDIA_MODE (default passthrough) is media.mode: this bench measures call
+# signalling, like a forking proxy without media; MEDIA_MODE=relay anchors
+# every call's SDP on the relay too (port pairs per fork; widen the range).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -23,6 +26,7 @@ export CONVERGO_HTTP_LISTEN=$http CONVERGO_SIP_LISTEN="udp:$sip" CONVERGO_LOG_LE
 export CONVERGO_SIP_DOMAIN=convergo.test CONVERGO_AUTH_DIGEST_ALGORITHMS=MD5,SHA-256
 # The load generator stands where the S-CSCF would: a trusted peer, so calls need no Digest.
 export CONVERGO_ISC_TRUSTED_PEERS=127.0.0.1 CONVERGO_SIP_MAX_INFLIGHT=20000
+export CONVERGO_MEDIA_MODE=${MEDIA_MODE:-passthrough} CONVERGO_MEDIA_PORT_MIN=20000 CONVERGO_MEDIA_PORT_MAX=59999
 printf 'bench-secret-1\n' | "$bin" user add -id bob -identity sip:bob@convergo.test -password-stdin >/dev/null
 "$bin" serve >"$work/server.log" 2>&1 &
 server=$!; pids+=("$server")
