@@ -2,6 +2,7 @@ package b2bua
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -417,5 +418,49 @@ func TestByeBeforeAck(t *testing.T) {
 	}
 	u.ack(100, "")
 	caller.waitGot(sip.BYE, 1)
+	e.waitIdle()
+}
+
+// TestSecond2xxFromForkingProxy: a device that is really a forking proxy
+// sends two 2xx with different To tags (two dialogs, RFC 3261 §13.2.2.4).
+// The first to arrive is bridged to the caller (sipgo may hand us the two
+// datagrams in either order); the other dialog is ACKed, then BYEd, and
+// the call carries on on the first.
+func TestSecond2xxFromForkingProxy(t *testing.T) {
+	e := newEnv(t, Config{})
+	d, caller := e.agent("dev1"), e.agent("alice")
+	d.handle(func(a *agent, req *sip.Request, tx sip.ServerTransaction) {
+		_ = newUAS(a, req, tx).respond(200, deviceSDP)
+		r := req.Clone()
+		r.To().Params.Add("tag", "second-branch")
+		res := sip.NewResponseFromRequest(r, 200, "OK", nil)
+		res.AppendHeader(a.contact())
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.SetBody([]byte(deviceSDP))
+		_ = tx.Respond(res)
+	}, nil)
+	e.devices(d)
+	u := e.answered(caller)
+	byed := tagOf(d.waitGot(sip.BYE, 1)[0].To().Params)
+	acks := map[string]bool{}
+	for _, a := range d.waitGot(sip.ACK, 2) {
+		acks[tagOf(a.To().Params)] = true
+	}
+	if len(acks) != 2 || !acks[byed] || !acks["second-branch"] {
+		t.Fatalf("ACKs for dialogs %v, want both (one of them second-branch), BYE to %q", acks, byed)
+	}
+	wire := d.wireMethods()
+	if i, j := slices.Index(wire, "ACK"), slices.Index(wire, "BYE"); i < 0 || j < i {
+		t.Errorf("wire order %v: want an ACK before the BYE", wire)
+	}
+	// The caller's call is still up, on the other dialog.
+	if res := u.do(sip.INFO, ""); res.StatusCode != 200 {
+		t.Fatalf("INFO on the surviving call answered %d", res.StatusCode)
+	}
+	if got := tagOf(d.waitGot(sip.INFO, 1)[0].To().Params); got == byed || !acks[got] {
+		t.Errorf("INFO went to dialog %q; the BYEd one is %q", got, byed)
+	}
+	u.do(sip.BYE, "")
+	d.waitGot(sip.BYE, 2)
 	e.waitIdle()
 }
