@@ -63,6 +63,7 @@ type env struct {
 	b       *Server
 	loc     *mapLocator
 	udp     string
+	addrs   map[string]string // transport -> listener address
 	reg     *prometheus.Registry
 	mu      sync.Mutex
 	closers []func()
@@ -76,8 +77,14 @@ func newEnv(t testing.TB, cfg Config) *env {
 
 func newEnvWith(t testing.TB, cfg Config, anchor Anchor, cls Classifier) *env {
 	t.Helper()
-	srv, err := csip.New(csip.Config{Listen: []string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0"}, DrainTimeout: time.Second},
-		zap.NewNop(), prometheus.NewRegistry())
+	return newEnvSIP(t, csip.Config{Listen: []string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0"}}, cfg, anchor, cls)
+}
+
+// newEnvSIP is newEnvWith on the listeners of sc.
+func newEnvSIP(t testing.TB, sc csip.Config, cfg Config, anchor Anchor, cls Classifier) *env {
+	t.Helper()
+	sc.DrainTimeout = time.Second
+	srv, err := csip.New(sc, zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("csip.New: %v", err)
 	}
@@ -103,11 +110,13 @@ func newEnvWith(t testing.TB, cfg Config, anchor Anchor, cls Classifier) *env {
 		t.Fatalf("csip Run: %v", err)
 	}
 	var ls []Listener
+	e.addrs = map[string]string{}
 	for _, l := range srv.Addrs() {
 		ls = append(ls, Listener{Transport: l.Transport, Addr: l.Addr})
 		if l.Transport == "udp" {
 			e.udp = l.Addr
 		}
+		e.addrs[l.Transport] = l.Addr
 	}
 	if err := e.b.Bind(ls); err != nil {
 		t.Fatalf("Bind: %v", err)
@@ -172,6 +181,9 @@ type agent struct {
 	srv  *sipgo.Server
 	cli  *sipgo.Client
 	addr string
+	// transport is set for agents on a connection (tcp, tls, ws): their
+	// Contact carries it.
+	transport string
 
 	mu   sync.Mutex
 	reqs []*sip.Request // every request received (handler order)
@@ -384,7 +396,11 @@ func (a *agent) contact() *sip.ContactHeader {
 	host, port, _ := net.SplitHostPort(a.addr)
 	var p int
 	_, _ = fmt.Sscan(port, &p)
-	return &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: a.name, Host: host, Port: p}}
+	u := sip.Uri{Scheme: "sip", User: a.name, Host: host, Port: p}
+	if a.transport != "" {
+		u.UriParams = sip.HeaderParams{{K: "transport", V: a.transport}}
+	}
+	return &sip.ContactHeader{Address: u}
 }
 
 // uas answers one INVITE with a single To tag (sipgo would make a new one

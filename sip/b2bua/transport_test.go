@@ -1,0 +1,147 @@
+package b2bua
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	csip "github.com/convergo/convergo/sip"
+)
+
+// selfSigned writes a certificate for 127.0.0.1 and its key to dir and
+// returns their paths and a pool trusting it.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "convergo test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// flowAgent is a device that opens a connection to the b2bua's listener of
+// transport tp (as a phone registering over TCP, TLS or WebSocket would)
+// and then receives its calls over that connection.
+func (e *env) flowAgent(name, tp string, pool *x509.CertPool) *agent {
+	e.t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(name),
+		sipgo.WithUserAgenTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	a := &agent{t: e.t, name: name, ua: ua, srv: srv, cli: cli, transport: tp}
+	srv.OnInvite(a.handleInvite)
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { a.record(req) })
+	for _, m := range []sip.RequestMethod{sip.BYE, sip.PRACK, sip.INFO, sip.UPDATE, sip.NOTIFY, sip.REFER} {
+		srv.OnRequest(m, a.handleInDialog)
+	}
+	e.mu.Lock()
+	e.closers = append(e.closers, func() { _ = ua.Close() })
+	e.mu.Unlock()
+
+	// The connection: an OPTIONS to the b2bua's listener (csip answers it).
+	server := e.addrs[tp]
+	scheme := "sip"
+	if tp == "tls" || tp == "wss" {
+		scheme = "sips"
+	}
+	var ruri sip.Uri
+	if err := sip.ParseUri(scheme+":"+server+";transport="+tp, &ruri); err != nil {
+		e.t.Fatal(err)
+	}
+	req := sip.NewRequest(sip.OPTIONS, ruri)
+	req.SetTransport(tp)
+	req.SetDestination(server)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := cli.Do(ctx, req)
+	if err != nil || res.StatusCode != 200 {
+		e.t.Fatalf("%s: OPTIONS over %s: %v %v", name, tp, res, err)
+	}
+	conn, err := ua.TransportLayer().GetConnection(tp, server)
+	if err != nil {
+		e.t.Fatalf("%s: no %s connection to %s: %v", name, tp, server, err)
+	}
+	a.addr = conn.LocalAddr().String()
+	_, _ = conn.TryClose() // GetConnection took a reference
+	return a
+}
+
+// TestStreamBLegs: devices connected over TCP, TLS and WebSocket get their
+// B-leg INVITE over the connection they opened (no new connection to their
+// ephemeral port), answer, and the call is bridged and hung up over it.
+func TestStreamBLegs(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	for _, tp := range []string{"tcp", "tls", "ws"} {
+		t.Run(tp, func(t *testing.T) {
+			e := newEnvSIP(t, csip.Config{
+				Listen:  []string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0", "tls:127.0.0.1:0", "ws:127.0.0.1:0"},
+				TLSCert: certFile, TLSKey: keyFile,
+			}, Config{}, nil, nil)
+			d := e.flowAgent("dev1", tp, pool)
+			caller := e.agent("alice")
+			e.loc.set(calleeAOR, Target{AOR: calleeAOR, Key: "dev1", RequestURI: d.contact().Address.String(),
+				Destination: d.addr, Transport: tp})
+			u := e.answered(caller)
+			inv := d.waitGot(sip.INVITE, 1)[0]
+			if got := inv.Via().Transport; !strings.EqualFold(got, tp) {
+				t.Errorf("INVITE arrived with Via transport %s, want %s", got, tp)
+			}
+			d.waitGot(sip.ACK, 1)
+			if res := u.do(sip.BYE, ""); res.StatusCode != 200 {
+				t.Fatalf("BYE answered %d", res.StatusCode)
+			}
+			d.waitGot(sip.BYE, 1)
+			e.waitIdle()
+		})
+	}
+}
