@@ -464,3 +464,54 @@ func TestSecond2xxFromForkingProxy(t *testing.T) {
 	d.waitGot(sip.BYE, 2)
 	e.waitIdle()
 }
+
+// TestEarlyUpdate: while ringing, an UPDATE from the fork whose early
+// media reaches the caller is relayed to the caller; one from another
+// fork is answered 491 (its early dialog is bridged to nobody), and the
+// call still completes.
+func TestEarlyUpdate(t *testing.T) {
+	e := newEnv(t, Config{})
+	d1, d2, caller := e.agent("dev1"), e.agent("dev2"), e.agent("alice")
+	answer := make(chan struct{})
+	d1.handle(func(a *agent, req *sip.Request, tx sip.ServerTransaction) {
+		u := newUAS(a, req, tx)
+		_ = u.respond(183, deviceSDP)
+		<-answer
+		_ = u.respond(200, deviceSDP)
+	}, nil)
+	d2.handle(ringForever, nil)
+	e.devices(d1, d2)
+	u := e.call(caller, callerSDP)
+	if res := u.next(); res.StatusCode != 183 {
+		t.Fatalf("first provisional %d, want 183 with d1's early media", res.StatusCode)
+	}
+	waitFor(t, "dev2 ringing", func() bool { return len(d2.got(sip.INVITE)) == 1 })
+	// Until d2's 180 has reached the b2bua its early dialog is unknown (481).
+	for i := 0; ; i++ {
+		res, err := d2.request(sip.UPDATE, deviceSDP)
+		if err == nil && res.StatusCode == 481 && i < 50 {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if err != nil || res.StatusCode != 491 {
+			t.Errorf("UPDATE from the fork without early media: %v %v, want 491", res, err)
+		}
+		break
+	}
+	res, err := d1.request(sip.UPDATE, deviceSDP)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("UPDATE from the early-media fork: %v %v, want 200 from the caller", res, err)
+	}
+	if n := len(caller.waitGot(sip.UPDATE, 1)); n != 1 {
+		t.Errorf("caller got %d UPDATEs, want 1", n)
+	}
+	close(answer)
+	final, _ := u.finalResponse()
+	if final.StatusCode != 200 {
+		t.Fatalf("call answered %d", final.StatusCode)
+	}
+	u.ack(100, "")
+	d2.waitGot(sip.CANCEL, 1)
+	u.do(sip.BYE, "")
+	e.waitIdle()
+}
