@@ -490,7 +490,11 @@ func TestEarlyUpdate(t *testing.T) {
 	} else if res.StatusCode != 183 {
 		t.Fatalf("first provisional %d, want 180 or 183", res.StatusCode)
 	}
-	waitFor(t, "dev2 ringing", func() bool { return len(d2.got(sip.INVITE)) == 1 })
+	waitFor(t, "dev2 ringing", func() bool {
+		d2.dlgMu.Lock()
+		defer d2.dlgMu.Unlock()
+		return d2.dialog != nil
+	})
 	// Until d2's 180 has reached the b2bua its early dialog is unknown (481).
 	for i := 0; ; i++ {
 		res, err := d2.request(sip.UPDATE, deviceSDP)
