@@ -145,3 +145,24 @@ func TestStreamBLegs(t *testing.T) {
 		})
 	}
 }
+
+// TestGoneLegEndsCall: a device whose connection is gone cannot take an
+// in-dialog request: the caller's INFO gets 408 and the call is hung up
+// (the caller gets a BYE), leaving nothing behind.
+func TestGoneLegEndsCall(t *testing.T) {
+	e := newEnv(t, Config{})
+	d := e.flowAgent("dev1", "tcp", nil)
+	caller := e.agent("alice")
+	e.loc.set(calleeAOR, Target{AOR: calleeAOR, Key: "dev1", RequestURI: d.contact().Address.String(),
+		Destination: d.addr, Transport: "tcp"})
+	u := e.answered(caller)
+	d.waitGot(sip.ACK, 1)
+	if err := d.ua.Close(); err != nil { // the phone is gone, its connection with it
+		t.Fatal(err)
+	}
+	if res := u.do(sip.INFO, ""); res.StatusCode != 408 {
+		t.Errorf("INFO to a gone device answered %d, want 408", res.StatusCode)
+	}
+	caller.waitGot(sip.BYE, 1)
+	e.waitIdle()
+}
