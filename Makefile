@@ -8,10 +8,11 @@ STATICCHECK_VERSION ?= 2026.2.2
 FUZZTIME ?= 30s
 CONFIG ?=
 # Debian packages the tests use: redis-server (store tests, with redis-cli for
-# the cluster), sip-tester (SIPp scenarios), sipsak (manual checks).
-APT_PACKAGES := redis-server sip-tester
+# the cluster), sip-tester (SIPp scenarios), baresip-core (SRTP softphone
+# calls through the relay).
+APT_PACKAGES := redis-server sip-tester baresip-core
 
-.PHONY: build run test deps bench bench-sip fuzz lint tidy-check sipp clean
+.PHONY: build run test deps bench bench-sip bench-media fuzz lint tidy-check sipp clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o bin/convergo ./cmd/convergo
@@ -26,6 +27,7 @@ deps:
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v redis-cli >/dev/null || missing="$$missing redis-server"; \
 	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
+	command -v baresip >/dev/null || missing="$$missing baresip-core"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -72,6 +74,13 @@ sipp: deps build
 # prints failures, server CPU per call and RSS per step, then the highest clean rate.
 bench-sip: deps build
 	./testdata/sipp/bench.sh
+
+# Media relay load: the relay's in-process forwarding benchmarks, then CALLS (default 1000)
+# G.711 calls through a server (testdata/mediaload) for SECONDS (default 20) of media,
+# plain RTP then SRTP<->RTP bridging: packets/s, loss, server CPU per packet, RSS.
+bench-media: deps build
+	$(GO) test -run '^$$' -bench . -benchmem ./media/...
+	CALLS=$(or $(CALLS),1000) MEDIA_SECONDS=$(or $(SECONDS),20) GO=$(GO) ./testdata/mediaload/bench.sh
 
 clean:
 	rm -rf bin
