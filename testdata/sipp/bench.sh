@@ -5,7 +5,11 @@
 # CANCELled every time. A step passes only if all three SIPp processes report
 # zero failed calls. Prints, per rate: calls, failures, server CPU per call,
 # server RSS; then the highest rate with zero failures.
-# RATES="200 500 ..." and SECONDS_PER_STEP override the steps.
+# RATES="200 500 ..." and SECONDS_PER_STEP override the steps. PORT_BASE
+# (default 25000) moves every port, so two benches can share a machine.
+# PROFILE_DIR, if set, gets a CPU profile (the middle of each step), a heap
+# profile and a goroutine count per step, through the admin listener.
+# SERVER_ENV="GOGC=200 ..." adds environment for the server only.
 # MEDIA_MODE (default passthrough) is media.mode: this bench measures call
 # signalling, like a forking proxy without media; MEDIA_MODE=relay anchors
 # every call's SDP on the relay too (port pairs per fork; widen the range).
@@ -20,15 +24,19 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-sip=127.0.0.1:25060 http=127.0.0.1:28080 dev1=25071 dev2=25072
+base=${PORT_BASE:-25000}
+sip=127.0.0.1:$((base + 60)) http=127.0.0.1:$((base + 3080)) dev1=$((base + 71)) dev2=$((base + 72))
+admin=127.0.0.1:$((base + 3081))
+profdir=${PROFILE_DIR:-}
+[ -n "$profdir" ] && mkdir -p "$profdir" && export CONVERGO_HTTP_ADMIN_LISTEN=$admin
 export CONVERGO_STORE_BOLT_PATH="$work/convergo.db" CONVERGO_AUTH_AUTO_KEY_FILE="$work/jwt.pem"
 export CONVERGO_HTTP_LISTEN=$http CONVERGO_SIP_LISTEN="udp:$sip" CONVERGO_LOG_LEVEL=warn
 export CONVERGO_SIP_DOMAIN=convergo.test CONVERGO_AUTH_DIGEST_ALGORITHMS=MD5,SHA-256
 # The load generator stands where the S-CSCF would: a trusted peer, so calls need no Digest.
 export CONVERGO_ISC_TRUSTED_PEERS=127.0.0.1 CONVERGO_SIP_MAX_INFLIGHT=20000
-export CONVERGO_MEDIA_MODE=${MEDIA_MODE:-passthrough} CONVERGO_MEDIA_PORT_MIN=20000 CONVERGO_MEDIA_PORT_MAX=59999
+export CONVERGO_MEDIA_MODE=${MEDIA_MODE:-passthrough} CONVERGO_MEDIA_PORT_MIN=30000 CONVERGO_MEDIA_PORT_MAX=59999
 printf 'bench-secret-1\n' | "$bin" user add -id bob -identity sip:bob@convergo.test -password-stdin >/dev/null
-"$bin" serve >"$work/server.log" 2>&1 &
+env ${SERVER_ENV:-} "$bin" serve >"$work/server.log" 2>&1 &
 server=$!; pids+=("$server")
 for _ in $(seq 50); do curl -fsS "http://$http/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -55,7 +63,19 @@ for r in $rates; do
   c0=$(cpu)
   set +e
   sipp -sf "$here/uac.xml" "${common[@]}" -s bob -key domain convergo.test -r "$r" -m "$n" -l $((r * 3)) \
-    -timeout $((secs + 30))s -trace_stat -stf "$work/uac.csv" "$sip" >/dev/null 2>&1 </dev/null
+    -timeout $((secs + 30))s -trace_stat -stf "$work/uac.csv" "$sip" >/dev/null 2>&1 </dev/null & uac=$!
+  if [ -n "$profdir" ]; then
+    ps=$(( secs / 4 > 1 ? secs / 4 : 1 ))
+    sleep $(( secs / 3 ))
+    curl -fsS -o "$profdir/cpu-$r.pb.gz" "http://$admin/debug/pprof/profile?seconds=$ps" || true
+    sleep $(( secs / 3 - ps > 0 ? secs / 3 - ps : 0 ))
+    curl -fsS -o "$profdir/heap-$r.pb.gz" "http://$admin/debug/pprof/heap" || true
+    curl -fsS "http://$http/metrics" 2>/dev/null | grep -E '^go_(gc_duration_seconds_count|memstats_heap_inuse_bytes|goroutines|memstats_next_gc_bytes) |^convergo_calllog_dropped_total' >"$profdir/metrics-$r.txt" || true
+    curl -fsS "http://$admin/debug/pprof/goroutine?debug=1" 2>/dev/null | head -1 >"$profdir/goroutines-$r.txt" || true
+    curl -fsS -o "$profdir/goroutine-$r.txt" "http://$admin/debug/pprof/goroutine?debug=1" || true
+    echo "rss mid-step: $(( $(rss) / 1024 )) MiB" >>"$profdir/goroutines-$r.txt"
+  fi
+  wait $uac
   rc=$?
   wait $u1; r1=$?; wait $u2; r2=$?
   set -e
