@@ -6,6 +6,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	rejected *prometheus.CounterVec
 	inflight prometheus.Gauge
+	strays   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -22,8 +23,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "convergo_sip_inflight_requests",
 			Help: "SIP requests being handled now.",
 		}),
+		strays: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "convergo_sip_stray_responses_total",
+			Help: "SIP responses matching no client transaction (retransmissions after it ended), dropped.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.rejected, m.inflight} {
+	for _, c := range []prometheus.Collector{m.requests, m.rejected, m.inflight, m.strays} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -69,10 +69,18 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("sip: metrics: %w", err)
+	}
 	opts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(cfg.UserAgent),
 		sipgo.WithUserAgentHostname(cfg.Hostname),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger),
+			// RFC 3261 §18.1.2: a response matching no transaction is
+			// dropped. sipgo's default logs each one through the global
+			// slog logger: a per-packet log line.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) { m.strays.Inc() })),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger)),
 	}
 	if tlsConf != nil {
@@ -86,11 +94,6 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 	if err != nil {
 		_ = ua.Close()
 		return nil, fmt.Errorf("sip: new server: %w", err)
-	}
-	m, err := newMetrics(reg)
-	if err != nil {
-		_ = ua.Close()
-		return nil, fmt.Errorf("sip: metrics: %w", err)
 	}
 	return &Server{
 		cfg:      cfg,

@@ -2,6 +2,7 @@ package b2bua
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -26,7 +27,8 @@ const (
 // for responses happens in watcher goroutines (spawn) that post back.
 type call struct {
 	s       *Server
-	id      string // internal id: Anchor key and logs
+	ref     *callRef // what sipgo callbacks hold; cleared when the call finishes
+	id      string   // internal id: Anchor key and logs
 	created time.Time
 	stopped chan struct{} // closed by kill: watchers terminate their transactions
 
@@ -58,6 +60,36 @@ type call struct {
 	done    bool
 	killed  bool
 	result  string
+}
+
+// callRef is all that a sipgo transaction callback (OnCancel, OnTerminate,
+// OnRetransmission) holds of a call. sipgo keeps a UDP transaction for
+// 64·T1 after its final response (Timers L and M even after Terminate),
+// so a callback holding the call would pin all of it (requests, legs,
+// responses) for 32 s after the call ended. maybeFinish clears c; what a
+// late 2xx retransmission still needs (the ACK to resend) moves to late.
+type callRef struct {
+	c    atomic.Pointer[call]
+	late []lateLeg // by fork index - 1; written before c is cleared
+}
+
+// lateLeg is what a fork's INVITE transaction needs once its call is gone:
+// the ACK to resend to a retransmitted 2xx, and where a 2xx of another
+// dialog (a forking proxy downstream) gets its ACK and BYE.
+type lateLeg struct {
+	ack       *sip.Request
+	transport string
+	dest      string
+}
+
+// post runs f in the call's actor, unless the call has finished.
+func (r *callRef) post(f func(c *call)) bool {
+	c := r.c.Load()
+	if c == nil {
+		return false
+	}
+	c.post(func() { f(c) })
+	return true
 }
 
 // post queues f to run in the call's actor. It never blocks, so it is safe
@@ -151,6 +183,13 @@ func (c *call) watch(tx sip.ClientTransaction, kill <-chan struct{}, onRes func(
 				c.post(func() { onRes(res) })
 			}
 			if res.StatusCode >= 200 {
+				if !tx.(interface{ Origin() *sip.Request }).Origin().IsInvite() {
+					// Timer K only absorbs retransmitted finals (RFC 3261
+					// §17.1.2.2), which the transaction layer drops as
+					// strays just the same; sipgo would hold the request
+					// and its answer 32 s (it uses Timer D, not T4).
+					tx.Terminate()
+				}
 				return
 			}
 		case <-tx.Done():
@@ -224,6 +263,12 @@ func (c *call) maybeFinish() {
 		return
 	}
 	c.done = true
+	late := make([]lateLeg, len(c.legs))
+	for i, b := range c.legs {
+		late[i] = lateLeg{ack: b.ack, transport: b.transport, dest: b.dest}
+	}
+	c.ref.late = late
+	c.ref.c.Store(nil)
 	c.stopRing()
 	for _, b := range c.legs {
 		if b.cancelTimer != nil {

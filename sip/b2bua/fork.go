@@ -41,7 +41,12 @@ func (c *call) runFork(b *leg, req *sip.Request) {
 	}
 	// RFC 6026: 2xx after the first (retransmissions, or other dialogs
 	// from a forking proxy downstream) only reach this hook.
-	tx.OnRetransmission(func(res *sip.Response) { c.post(func() { c.onForkRetransmission(b, res) }) })
+	s, ref, idx := c.s, c.ref, b.idx-1 // never c: the hook outlives the call
+	tx.OnRetransmission(func(res *sip.Response) {
+		if !ref.post(func(c *call) { c.onForkRetransmission(c.legs[idx], res) }) {
+			lateRetransmission(s, ref.late[idx], res)
+		}
+	})
 	c.watch(tx, b.kill, func(res *sip.Response) { c.onForkResponse(b, res) }, func(err error) { c.onForkEnd(b, err) })
 }
 
@@ -331,6 +336,49 @@ func (c *call) onForkRetransmission(b *leg, res *sip.Response) {
 	bye := d.request(sip.BYE, 0, nil)
 	bye.AppendHeader(c.s.hdrUA)
 	c.send(d.transport, bye, nil, nil)
+}
+
+// lateRetransmission answers a 2xx that reaches a fork's INVITE transaction
+// after its call finished, as onForkRetransmission would: our ACK again for
+// the same dialog, ACK and BYE for another one (built from the 2xx).
+func lateRetransmission(s *Server, l lateLeg, res *sip.Response) {
+	if !res.IsSuccess() || res.CallID() == nil || res.From() == nil || res.CSeq() == nil {
+		return
+	}
+	if l.ack != nil {
+		if tagOf(res.To().Params) == tagOf(l.ack.To().Params) {
+			if l.ack.CSeq().SeqNo == res.CSeq().SeqNo {
+				_ = s.write(l.transport, l.ack) // a lost ACK is retransmitted for again
+			}
+			return
+		}
+	}
+	from := res.From()
+	d := dialog{callID: res.CallID().Value(), transport: l.transport, dest: l.dest,
+		local:     sip.FromHeader{DisplayName: from.DisplayName, Address: *from.Address.Clone(), Params: from.Params.Clone()},
+		localCSeq: res.CSeq().SeqNo}
+	d.learn(res)
+	_ = s.write(d.transport, ackFor(&d, res.CSeq().SeqNo))
+	bye := d.request(sip.BYE, 0, nil)
+	bye.AppendHeader(s.hdrUA)
+	if tx, err := s.request(d.transport, bye); err == nil {
+		go func() { // drained until its final answer or its timeout
+			for {
+				select {
+				case r := <-tx.Responses():
+					if r.StatusCode >= 200 {
+						tx.Terminate()
+						return
+					}
+				case <-tx.Done():
+					return
+				case <-s.ctx.Done():
+					tx.Terminate()
+					return
+				}
+			}
+		}()
+	}
 }
 
 // onForkFailure handles a fork's final failure.

@@ -310,9 +310,10 @@ func (c *call) onReinvite(in *inbound) {
 		func(res *sip.Response) { c.onReinviteResponse(ri, res) },
 		func(err error) { c.onReinviteFailed(ri, err) })
 	if tx != nil {
+		ref, to := c.ref, ri.to
 		tx.OnRetransmission(func(res *sip.Response) {
-			c.post(func() {
-				if l := ri.to; res.IsSuccess() && l.ack != nil && l.ack.CSeq().SeqNo == res.CSeq().SeqNo {
+			ref.post(func(c *call) {
+				if l := to; res.IsSuccess() && l.ack != nil && l.ack.CSeq().SeqNo == res.CSeq().SeqNo {
 					c.write(l.transport, l.ack)
 				}
 			})

@@ -44,15 +44,14 @@ func (s *Server) OnInvite(ctx context.Context, req *sip.Request, tx sip.ServerTr
 	_ = tx.Respond(trying) // a lost 100 is harmless: sipgo retransmits the INVITE's answer
 
 	// Register for CANCEL first: it may arrive while we look up the callee.
+	// The callbacks hold only ref: sipgo keeps tx for 64·T1 after our 2xx.
 	var (
-		cp        atomic.Pointer[call]
+		ref       = new(callRef)
 		cancelReq atomic.Pointer[sip.Request]
 	)
 	if !tx.OnCancel(func(r *sip.Request) {
 		cancelReq.Store(r)
-		if c := cp.Load(); c != nil {
-			c.post(func() { c.onCallerCancel(r) })
-		}
+		ref.post(func(c *call) { c.onCallerCancel(r) })
 	}) {
 		return nil // already cancelled; sipgo answered 487
 	}
@@ -67,6 +66,7 @@ func (s *Server) OnInvite(ctx context.Context, req *sip.Request, tx sip.ServerTr
 		return nil
 	}
 	c := newCall(s, req, tx, route, targets)
+	c.ref = ref
 	if err := s.calls.add(c); err != nil {
 		s.m.results[resultRejected].Inc()
 		return &StatusError{Code: sip.StatusServiceUnavailable, Reason: "Service Unavailable",
@@ -78,11 +78,11 @@ func (s *Server) OnInvite(ctx context.Context, req *sip.Request, tx sip.ServerTr
 	for _, l := range c.legs {
 		s.index.put(dialogKey(l.callID, tagOf(l.local.Params)), dialogRef{c: c, l: l})
 	}
-	cp.Store(c)
+	ref.c.Store(c)
 	if r := cancelReq.Load(); r != nil {
 		c.post(func() { c.onCallerCancel(r) })
 	}
-	tx.OnTerminate(func(string, error) { c.post(c.onATerminated) })
+	tx.OnTerminate(func(string, error) { ref.post((*call).onATerminated) })
 	c.post(c.start)
 	select {
 	case <-c.aDone:
