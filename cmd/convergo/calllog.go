@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,14 +56,31 @@ func (l *callLog) answered(caller, callee string) {
 	}
 }
 
-// Run records queued calls until ctx ends.
+// recordConcurrency bounds the records in flight. The store groups
+// concurrent writes into one transaction (bolt: one fsync per group), so a
+// single writer would cap the call rate at the disk's sync rate.
+const recordConcurrency = 64
+
+// Run records queued calls until ctx ends, and returns once the records
+// in flight are done.
 func (l *callLog) Run(ctx context.Context) error {
+	sem := make(chan struct{}, recordConcurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case p := <-l.q:
-			l.record(ctx, p[0], p[1])
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return nil
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				l.record(ctx, p[0], p[1])
+			})
 		}
 	}
 }

@@ -164,6 +164,13 @@ func (s *Store) update(fn func(*bbolt.Tx) error) error {
 	return closedErr(s.db.Update(fn))
 }
 
+// batch is update for writes that come in bursts from many goroutines:
+// bbolt groups concurrent calls into one transaction (one fsync). fn must
+// be idempotent: it runs again alone if the group's transaction fails.
+func (s *Store) batch(fn func(*bbolt.Tx) error) error {
+	return closedErr(s.db.Batch(fn))
+}
+
 func (s *Store) view(fn func(*bbolt.Tx) error) error {
 	return closedErr(s.db.View(fn))
 }

@@ -323,7 +323,9 @@ func (v contacts) RecordInteraction(ctx context.Context, user, key string, at ti
 		return store.Interaction{}, err
 	}
 	var rec store.Interaction
-	err := v.s.update(func(tx *bbolt.Tx) error {
+	// Batch: concurrent records (one per answered call) share one
+	// transaction and one fsync. fn may run twice; it sets rec afresh.
+	err := v.s.batch(func(tx *bbolt.Tx) error {
 		top, err := tx.CreateBucketIfNotExists([]byte(bucketInteractions))
 		if err != nil {
 			return err
