@@ -89,6 +89,7 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	}
 	defer func() { _ = log.Sync() }()
 	log = log.With(zap.String("node", cfg.Node))
+	cfg.Runtime.apply()
 	reg := newRegistry()
 
 	st, err := openStore(ctx, cfg.Store, log)
