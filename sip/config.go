@@ -29,6 +29,12 @@ type Config struct {
 	// MaxInflight caps requests being handled at once; beyond it new
 	// requests get 503 with Retry-After. Default 4096.
 	MaxInflight int `yaml:"max_inflight"`
+	// MaxCallRate caps new INVITE dialogs (an INVITE without a To tag)
+	// admitted per second, in bursts of a quarter second; beyond it they
+	// get 503 with Retry-After before any work is done. Set it below what
+	// the server carries (make bench-sip) so that a flood is refused
+	// instead of turning into retransmission storms. Default 0 (no cap).
+	MaxCallRate int `yaml:"max_call_rate"`
 	// MaxBodyBytes caps a request body; larger bodies get 413. Default 65536.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
 	// SocketBuffer is the UDP receive/send buffer size in bytes. Default 4 MiB
@@ -111,7 +117,7 @@ func (c Config) Validate() error {
 	if strings.ContainsAny(c.UserAgent, "\r\n") {
 		errs = append(errs, errors.New("user_agent: must not contain CR or LF"))
 	}
-	for key, v := range map[string]int{"max_inflight": c.MaxInflight, "max_body_bytes": c.MaxBodyBytes, "socket_buffer": c.SocketBuffer} {
+	for key, v := range map[string]int{"max_inflight": c.MaxInflight, "max_call_rate": c.MaxCallRate, "max_body_bytes": c.MaxBodyBytes, "socket_buffer": c.SocketBuffer} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s: %d: must not be negative", key, v))
 		}

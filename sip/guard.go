@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -101,6 +102,11 @@ func (s *Server) guard(ctx context.Context, h Handler) func(*sip.Request, sip.Se
 			}
 			return
 		}
+		if req.Method == sip.INVITE && !hasToTag(req) && !s.calls.allow(time.Now()) {
+			s.metrics.rejected.WithLabelValues("rate").Inc()
+			s.respond(req, tx, sip.StatusServiceUnavailable, "Service Unavailable", s.retryAfter())
+			return
+		}
 		select { // admission control: refuse rather than queue without bound
 		case s.inflight <- struct{}{}:
 			s.metrics.inflight.Inc()
@@ -124,6 +130,12 @@ func (s *Server) guard(ctx context.Context, h Handler) func(*sip.Request, sip.Se
 			s.respond(req, tx, code, reason, hdrs)
 		}
 	}
+}
+
+// hasToTag reports whether req is inside a dialog (RFC 3261 §12.2).
+func hasToTag(req *sip.Request) bool {
+	_, ok := req.To().Params.Get("tag")
+	return ok
 }
 
 // validate checks what every handler relies on (RFC 3261 §8.2). It returns

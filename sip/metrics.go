@@ -17,7 +17,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"method"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "convergo_sip_rejected_total",
-			Help: "SIP requests refused by the request guard, by reason (bad_request, loop, too_large, overload, draining, panic, send_failed).",
+			Help: "SIP requests refused by the request guard, by reason (bad_request, loop, too_large, rate, overload, draining, panic, send_failed).",
 		}, []string{"reason"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "convergo_sip_inflight_requests",

@@ -46,6 +46,7 @@ type Server struct {
 	bound    []Listener
 
 	inflight chan struct{}
+	calls    *rateGate // new INVITE dialogs; nil: no cap
 	holds    sync.WaitGroup // users of the UA that Run must outlast (Hold)
 	started  atomic.Bool
 	draining atomic.Bool
@@ -103,6 +104,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 		metrics:  m,
 		handlers: make(map[sip.RequestMethod]Handler),
 		inflight: make(chan struct{}, cfg.MaxInflight),
+		calls:    newRateGate(cfg.MaxCallRate),
 		ready:    make(chan struct{}),
 	}, nil
 }

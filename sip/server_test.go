@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -469,5 +470,47 @@ func TestRunWaitsForHolds(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after the hold was released")
+	}
+}
+
+func TestCallRateCapAnswers503(t *testing.T) {
+	s := startServer(t, Config{MaxCallRate: 4, RetryAfter: 3 * time.Second}, func(s *Server) {
+		for _, m := range []sip.RequestMethod{sip.INVITE, sip.MESSAGE} {
+			_ = s.Handle(m, func(_ context.Context, req *sip.Request, tx sip.ServerTransaction) error {
+				return &StatusError{Code: sip.StatusNotFound, Reason: "Not Found"}
+			})
+		}
+	})
+	addr := addrOf(t, s, "udp")
+	// A burst of a quarter second's worth (1 at 4/s) passes, then the gate shuts.
+	if res := exchangeUDP(t, addr, request("INVITE", ""), 3*time.Second); res == nil || res.StatusCode != 404 {
+		t.Fatalf("first INVITE: got %v, want 404 from the handler", res)
+	}
+	res := exchangeUDP(t, addr, request("INVITE", ""), 3*time.Second)
+	if res == nil || res.StatusCode != 503 {
+		t.Fatalf("second INVITE: got %v, want 503", res)
+	}
+	if h := res.GetHeader("Retry-After"); h == nil || h.Value() != "3" {
+		t.Fatalf("Retry-After = %v, want 3", h)
+	}
+	// In-dialog requests and other methods are not counted.
+	if res := exchangeUDP(t, addr, request("INVITE", "", "To: <sip:bob@convergo.local>;tag=b1"), 3*time.Second); res == nil || res.StatusCode != 404 {
+		t.Fatalf("re-INVITE: got %v, want 404 from the handler", res)
+	}
+	if res := exchangeUDP(t, addr, request("MESSAGE", ""), 3*time.Second); res == nil || res.StatusCode != 404 {
+		t.Fatalf("MESSAGE: got %v, want 404 from the handler", res)
+	}
+}
+
+func TestRateGate(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	g := newRateGate(8) // burst 2
+	got := []bool{g.allow(t0), g.allow(t0), g.allow(t0), g.allow(t0.Add(125 * time.Millisecond)), g.allow(t0.Add(125 * time.Millisecond))}
+	want := []bool{true, true, false, true, false}
+	if !slices.Equal(got, want) {
+		t.Fatalf("allow = %v, want %v", got, want)
+	}
+	if g := newRateGate(0); !g.allow(t0) {
+		t.Fatal("a zero rate must not cap")
 	}
 }
