@@ -46,7 +46,7 @@ type Server struct {
 	bound    []Listener
 
 	inflight chan struct{}
-	calls    *rateGate // new INVITE dialogs; nil: no cap
+	calls    *rateGate      // new INVITE dialogs; nil: no cap
 	holds    sync.WaitGroup // users of the UA that Run must outlast (Hold)
 	started  atomic.Bool
 	draining atomic.Bool
