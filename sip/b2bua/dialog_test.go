@@ -2,11 +2,13 @@ package b2bua
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -523,4 +525,35 @@ func TestEarlyUpdate(t *testing.T) {
 	d2.waitGot(sip.CANCEL, 1)
 	u.do(sip.BYE, "")
 	e.waitIdle()
+}
+
+// TestFinishedCallIsCollectable: once a call has finished nothing keeps it
+// alive, although sipgo holds its transactions (and their callbacks) for
+// 64·T1 more: those callbacks hold a callRef, not the call. A regression
+// here multiplies the live heap by the call rate times 32 s.
+func TestFinishedCallIsCollectable(t *testing.T) {
+	e := newEnv(t, Config{})
+	d1, d2, caller := e.agent("dev1"), e.agent("dev2"), e.agent("alice")
+	d2.handle(ringForever, nil)
+	e.devices(d1, d2)
+	u := e.call(caller, callerSDP)
+	var wp weak.Pointer[call]
+	waitFor(t, "call registered", func() bool {
+		all := e.b.calls.all()
+		if len(all) == 1 {
+			wp = weak.Make(all[0])
+		}
+		return len(all) == 1
+	})
+	if res, _ := u.finalResponse(); res.StatusCode != 200 {
+		t.Fatalf("call answered %d", res.StatusCode)
+	}
+	u.ack(100, "")
+	d2.waitGot(sip.CANCEL, 1)
+	u.do(sip.BYE, "")
+	e.waitIdle()
+	waitFor(t, "finished call collected", func() bool {
+		runtime.GC()
+		return wp.Value() == nil
+	})
 }
