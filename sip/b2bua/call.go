@@ -51,7 +51,7 @@ type call struct {
 	early   *leg // the one fork whose early media reaches the caller
 	ringing bool // a provisional went upstream
 	best    failure
-	ring    *time.Timer
+	ring    *actorTimer
 	pend    *pending2xx // our 2xx waiting for its ACK
 	reinv   *reinvite   // the re-INVITE in progress, if any
 	byeA    bool        // BYE the caller once it ACKs our 2xx (RFC 3261 §15)
@@ -141,8 +141,39 @@ func (c *call) run(f func()) {
 }
 
 // after runs f in the actor after d.
-func (c *call) after(d time.Duration, f func()) *time.Timer {
-	return time.AfterFunc(d, func() { c.post(f) })
+func (c *call) after(d time.Duration, f func()) *actorTimer {
+	at := &actorTimer{c: c, f: f}
+	at.t = time.AfterFunc(d, at.fire)
+	return at
+}
+
+// actorTimer is a timer whose function runs in its call's actor. Stop
+// drops the call as well as stopping the timer: the Go runtime keeps a
+// stopped timer (and so its function) in its heap until it would have
+// fired or is swept, so a ring timer of 60 s would otherwise pin the
+// whole finished call.
+type actorTimer struct {
+	t  *time.Timer
+	mu sync.Mutex
+	c  *call
+	f  func()
+}
+
+func (at *actorTimer) fire() {
+	at.mu.Lock()
+	c, f := at.c, at.f
+	at.mu.Unlock()
+	if c != nil {
+		c.post(f)
+	}
+}
+
+// Stop stops the timer; f will not run unless it was already queued.
+func (at *actorTimer) Stop() {
+	at.mu.Lock()
+	at.c, at.f = nil, nil
+	at.mu.Unlock()
+	at.t.Stop()
 }
 
 // spawn runs f on a goroutine owned by the call: the call does not finish

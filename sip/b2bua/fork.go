@@ -224,10 +224,12 @@ func (c *call) onForkAnswer(b *leg, res *sip.Response) {
 	c.winner = b
 	var err error
 	if c.hasBody {
-		c.sendAck(b, nil, nil, false)
+		// The relay takes the answer before the device has our ACK: a
+		// device may send media as soon as it has it (or its own 2xx).
 		if sdp != nil {
 			body, err = c.s.anchor.Answer(c.s.ctx, c.id, b.name, sdp)
 		}
+		c.sendAck(b, nil, nil, false)
 	} else {
 		// Delayed offer: the 2xx holds the offer, the caller's ACK will
 		// hold the answer, which this ACK must carry.

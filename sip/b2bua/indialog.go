@@ -394,8 +394,8 @@ type pending2xx struct {
 	deferred *leg // the leg whose 2xx is ACKed with this ACK's answer
 	reinvite bool
 	interval time.Duration
-	retrans  *time.Timer
-	timeout  *time.Timer
+	retrans  *actorTimer
+	timeout  *actorTimer
 }
 
 func (c *call) startPend(p *pending2xx) {

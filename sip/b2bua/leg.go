@@ -2,7 +2,6 @@ package b2bua
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -100,7 +99,7 @@ type leg struct {
 	cancelWant  bool          // we decided to cancel
 	cancelSent  bool          // the CANCEL left
 	cancelWhy   sip.Header    // Reason of the CANCEL, or nil
-	cancelTimer *time.Timer   // 64·T1 after the CANCEL: give up on the fork
+	cancelTimer *actorTimer   // 64·T1 after the CANCEL: give up on the fork
 	kill        chan struct{} // closed to terminate the INVITE transaction
 	killed      bool
 	lastRSeq    uint32 // last reliable provisional PRACKed (RFC 3262)

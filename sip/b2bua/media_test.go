@@ -334,7 +334,7 @@ func TestMediaRefusals(t *testing.T) {
 	})
 	t.Run("port exhaustion is 503 with Retry-After", func(t *testing.T) {
 		// Two port pairs: one ringing call (caller side + device side) holds them all.
-		e, mc := newMediaEnv(t, func(c *media.Config) { c.PortMax = c.PortMin + 3 })
+		e, mc := newMediaEnv(t, func(c *media.Config) { c.PortMax, c.Quarantine = c.PortMin+3, time.Nanosecond })
 		d, caller := e.agent("dev1"), e.agent("alice")
 		pc := mediatest.NewPhone(t, 1)
 		d.handle(ringForever, nil)

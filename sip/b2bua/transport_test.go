@@ -160,6 +160,16 @@ func TestGoneLegEndsCall(t *testing.T) {
 	if err := d.ua.Close(); err != nil { // the phone is gone, its connection with it
 		t.Fatal(err)
 	}
+	// Once the b2bua has seen the connection close, a request to the device
+	// needs a new connection, which is refused. (Before, a write may still
+	// land in the dying socket and the request times out after 64·T1.)
+	waitFor(t, "connection dropped", func() bool {
+		c, err := e.sip.UA().TransportLayer().GetConnection("tcp", d.addr)
+		if err == nil {
+			_, _ = c.TryClose()
+		}
+		return err != nil
+	})
 	if res := u.do(sip.INFO, ""); res.StatusCode != 408 {
 		t.Errorf("INFO to a gone device answered %d, want 408", res.StatusCode)
 	}
