@@ -55,6 +55,9 @@ type Config struct {
 	SRTPPolicy string `yaml:"srtp_policy"`
 	// MaxCalls caps the number of anchored calls.
 	MaxCalls int `yaml:"max_calls"`
+	// SocketBuffer is the receive and send buffer asked for each relay
+	// socket, in bytes (the kernel caps it at net.core.rmem_max/wmem_max).
+	SocketBuffer int `yaml:"socket_buffer"`
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -88,6 +91,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxCalls == 0 {
 		c.MaxCalls = 10000
+	}
+	if c.SocketBuffer == 0 {
+		c.SocketBuffer = 512 << 10
 	}
 	return c
 }
@@ -125,6 +131,9 @@ func (c Config) Validate() error {
 	case PolicyPass, PolicyForce, PolicyStrip:
 	default:
 		errs = append(errs, fmt.Errorf("srtp_policy: %q: must be pass, force or strip", c.SRTPPolicy))
+	}
+	if c.SocketBuffer < 4096 {
+		errs = append(errs, fmt.Errorf("socket_buffer: %d: must be at least 4096 bytes", c.SocketBuffer))
 	}
 	if c.MaxCalls < 1 {
 		errs = append(errs, fmt.Errorf("max_calls: %d: must be positive", c.MaxCalls))

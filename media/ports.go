@@ -19,6 +19,7 @@ type portPair struct {
 type ports struct {
 	addr       netip.Addr
 	quarantine time.Duration
+	sockBuf    int // SO_RCVBUF/SO_SNDBUF asked for; 0 keeps the kernel's
 	now        func() time.Time
 
 	mu    sync.Mutex
@@ -74,6 +75,12 @@ func (p *ports) bind(port int) (portPair, error) {
 	if err != nil {
 		_ = rtp.Close()
 		return portPair{}, fmt.Errorf("media: bind %d: %w", port+1, err)
+	}
+	if p.sockBuf > 0 { // best effort: the kernel caps it, a failure only means its default
+		for _, c := range []*net.UDPConn{rtp, rtcp} {
+			_ = c.SetReadBuffer(p.sockBuf)
+			_ = c.SetWriteBuffer(p.sockBuf)
+		}
 	}
 	return portPair{port: port, rtp: rtp, rtcp: rtcp}, nil
 }

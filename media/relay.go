@@ -54,6 +54,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Relay, error)
 	}
 	r.ports = newPorts(netip.MustParseAddr(cfg.Address), cfg.PortMin, cfg.PortMax, cfg.Quarantine,
 		func() time.Time { return r.now() })
+	r.ports.sockBuf = cfg.SocketBuffer
 	m, err := newMetrics(reg, r.ports.used)
 	if err != nil {
 		return nil, err

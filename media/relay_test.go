@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -474,6 +477,43 @@ func TestCallEndLogged(t *testing.T) {
 		}
 		if got != v {
 			t.Errorf("%s = %v, want %d", k, f[k], v)
+		}
+	}
+}
+
+// TestSocketBuffers: relay sockets ask for socket_buffer (the kernel caps
+// it at rmem_max/wmem_max and reports twice what it grants).
+func TestSocketBuffers(t *testing.T) {
+	r := testRelay(t, func(c *Config) { c.SocketBuffer = 1 << 20 })
+	caller, callee := newPhone(t, 1), newPhone(t, 2)
+	setupCall(t, r, "c1", "b1", caller, callee, plainOffer, plainAnswer)
+	r.mu.Lock()
+	c := r.calls["c1"]
+	r.mu.Unlock()
+	c.mu.Lock()
+	conn := c.pairs["b1"].streams[0].ends[sideA].pp.rtp
+	c.mu.Unlock()
+	for _, o := range []struct {
+		opt  int
+		proc string
+	}{{syscall.SO_RCVBUF, "/proc/sys/net/core/rmem_max"}, {syscall.SO_SNDBUF, "/proc/sys/net/core/wmem_max"}} {
+		b, err := os.ReadFile(o.proc)
+		if err != nil {
+			t.Skipf("no %s: %v", o.proc, err) // not Linux
+		}
+		limit, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		want := 2 * min(1<<20, limit)
+		raw, err := conn.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		var serr error
+		if err := raw.Control(func(fd uintptr) { got, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, o.opt) }); err != nil || serr != nil {
+			t.Fatal(err, serr)
+		}
+		if got < want {
+			t.Errorf("%s: socket buffer %d, want %d", o.proc, got, want)
 		}
 	}
 }

@@ -21,7 +21,7 @@ rates=${RATES:-"100 250 500 1000 1500 2000 2500 3000 3500 4000"}
 secs=${SECONDS_PER_STEP:-10}
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"; }
 trap cleanup EXIT
 
 base=${PORT_BASE:-25000}
@@ -56,14 +56,14 @@ printf '%6s %8s %8s %12s %9s\n' rate calls failed "cpu/call" "rss(MiB)"
 for r in $rates; do
   n=$((r * secs))
   sipp -sf "$here/uas.xml" "${common[@]}" -p $dev1 -m "$n" -timeout $((secs + 30))s \
-    -trace_stat -stf "$work/uas1.csv" >/dev/null 2>&1 </dev/null & u1=$!
+    -trace_stat -stf "$work/uas1.csv" -trace_err -error_file "$work/uas1.err" >/dev/null 2>&1 </dev/null & u1=$!
   sipp -sf "$here/uas-ring.xml" "${common[@]}" -p $dev2 -m "$n" -timeout $((secs + 30))s \
-    -trace_stat -stf "$work/uas2.csv" >/dev/null 2>&1 </dev/null & u2=$!
+    -trace_stat -stf "$work/uas2.csv" -trace_err -error_file "$work/uas2.err" >/dev/null 2>&1 </dev/null & u2=$!
   sleep 0.3
   c0=$(cpu)
   set +e
   sipp -sf "$here/uac.xml" "${common[@]}" -s bob -key domain convergo.test -r "$r" -m "$n" -l $((r * 3)) \
-    -timeout $((secs + 30))s -trace_stat -stf "$work/uac.csv" "$sip" >/dev/null 2>&1 </dev/null & uac=$!
+    -timeout $((secs + 30))s -trace_stat -stf "$work/uac.csv" -trace_err -error_file "$work/uac.err" "$sip" >/dev/null 2>&1 </dev/null & uac=$!
   if [ -n "$profdir" ]; then
     ps=$(( secs / 4 > 1 ? secs / 4 : 1 ))
     sleep $(( secs / 3 ))
@@ -85,6 +85,9 @@ for r in $rates; do
   printf '%6s %8s %8s %12s %9s\n' "$r" "$n" "${failed:-?}" "$percall" "$(( $(rss) / 1024 ))"
   if [ $rc -ne 0 ] || [ $r1 -ne 0 ] || [ $r2 -ne 0 ]; then
     echo "rate $r: failures (uac rc=$rc, device1 rc=$r1, device2 rc=$r2); stopping"
+    for f in uac uas1 uas2; do  # SIPp's own account of what went wrong
+      [ -s "$work/$f.err" ] && { echo "  $f errors (first 3 of $(grep -c . "$work/$f.err")):"; grep -v '^\s*$' "$work/$f.err" | head -3 | cut -c1-200 | sed 's/^/    /'; }
+    done
     break
   fi
   best=$r
