@@ -269,7 +269,7 @@ func lastLines(s string, n int) string {
 func TestBadConfigExitsWithEveryProblemAndTouchesNothing(t *testing.T) {
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "bad.yaml")
-	yaml := "sip:\n  listen: [\"udp:127.0.0.1:5060\", \"udp:abc\"]\n  lissten: x\nstore:\n  backend: mongo\nlog:\n  level: loud\nmedia:\n  mode: proxy\n  address: 0.0.0.0\n"
+	yaml := "sip:\n  listen: [\"udp:127.0.0.1:5060\", \"udp:abc\"]\n  lissten: x\nstore:\n  backend: mongo\nlog:\n  level: loud\nmedia:\n  mode: proxy\n  address: 0.0.0.0\nruntime:\n  gc_percent: -1\n"
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -290,13 +290,14 @@ func TestBadConfigExitsWithEveryProblemAndTouchesNothing(t *testing.T) {
 		`config: media.mode: "proxy": must be relay or passthrough`,
 		// advertise follows address, and a wildcard cannot go into SDP.
 		`config: media.advertise: "0.0.0.0": must be a specific IP address`,
+		"config: runtime.gc_percent: -1: must not be negative",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
 	}
-	if n := strings.Count(msg, "\n  config: "); n < 7 {
-		t.Errorf("want one line per problem (≥7), got %d:\n%s", n, msg)
+	if n := strings.Count(msg, "\n  config: "); n < 8 {
+		t.Errorf("want one line per problem (≥8), got %d:\n%s", n, msg)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
