@@ -72,6 +72,19 @@ func answerWith(sdp string, delay time.Duration) func(a *agent, req *sip.Request
 	}
 }
 
+// answeredWith places a call with offer sdp, expects 200, ACKs it and
+// returns the call and its 200.
+func (e *env) answeredWith(caller *agent, sdp string) (*uac, *sip.Response) {
+	e.t.Helper()
+	u := e.call(caller, sdp)
+	res, _ := u.finalResponse()
+	if res.StatusCode != 200 {
+		e.t.Fatalf("call answered %d", res.StatusCode)
+	}
+	u.ack(100, "")
+	return u, res
+}
+
 // relayEnd checks that body names the relay (its address, a port of its
 // range, not the other device's port) and returns that RTP address.
 func relayEnd(t *testing.T, body []byte, mc media.Config, notPort int) netip.AddrPort {
@@ -135,12 +148,7 @@ func TestMediaRelayedCall(t *testing.T) {
 	d.handle(answerWith(pd.SDP("RTP/AVP", false, 0, "", "sendrecv"), 0), nil)
 	e.devices(d)
 
-	u := e.call(caller, pc.SDP("RTP/AVP", false, 0, "", "sendrecv"))
-	res, _ := u.finalResponse()
-	if res.StatusCode != 200 {
-		t.Fatalf("call answered %d", res.StatusCode)
-	}
-	u.ack(100, "")
+	u, res := e.answeredWith(caller, pc.SDP("RTP/AVP", false, 0, "", "sendrecv"))
 	offer := d.waitGot(sip.INVITE, 1)[0].Body()
 	toDevice := relayEnd(t, offer, mc, mediatest.Port(pc.RTP))
 	toCaller := relayEnd(t, res.Body(), mc, mediatest.Port(pd.RTP))
@@ -168,12 +176,7 @@ func TestMediaForkKeys(t *testing.T) {
 	d2.handle(answerWith(p2.SDP("RTP/SAVP", true, 1, suite80, "sendrecv"), 100*time.Millisecond), nil)
 	e.devices(d1, d2)
 
-	u := e.call(caller, pc.SDP("RTP/SAVP", true, 1, suite80, "sendrecv"))
-	res, _ := u.finalResponse()
-	if res.StatusCode != 200 {
-		t.Fatalf("call answered %d", res.StatusCode)
-	}
-	u.ack(100, "")
+	u, res := e.answeredWith(caller, pc.SDP("RTP/SAVP", true, 1, suite80, "sendrecv"))
 	o1, o2 := d1.waitGot(sip.INVITE, 1)[0].Body(), d2.waitGot(sip.INVITE, 1)[0].Body()
 	k1, k2 := cryptoOf(t, o1), cryptoOf(t, o2)
 	switch {
@@ -211,12 +214,7 @@ func TestMediaBridge(t *testing.T) {
 	d.handle(answerWith(pd.SDP("RTP/SAVP", true, 1, suite80, "sendrecv"), 0), nil)
 	e.devices(d)
 
-	u := e.call(caller, pc.SDP("RTP/AVP", false, 0, "", "sendrecv"))
-	res, _ := u.finalResponse()
-	if res.StatusCode != 200 {
-		t.Fatalf("call answered %d", res.StatusCode)
-	}
-	u.ack(100, "")
+	u, res := e.answeredWith(caller, pc.SDP("RTP/AVP", false, 0, "", "sendrecv"))
 	offer := d.waitGot(sip.INVITE, 1)[0].Body()
 	relayEnd(t, offer, mc, 0)
 	if proto, cr := pd.Learn(offer); proto != "RTP/SAVP" || len(cr) == 0 {
@@ -251,12 +249,7 @@ func TestMediaReinviteMoves(t *testing.T) {
 	})
 	e.devices(d)
 
-	u := e.call(caller, callerSDP)
-	res, _ := u.finalResponse()
-	if res.StatusCode != 200 {
-		t.Fatalf("call answered %d", res.StatusCode)
-	}
-	u.ack(100, "")
+	u, res := e.answeredWith(caller, callerSDP)
 	offer := d.waitGot(sip.INVITE, 1)[0].Body()
 	pd.Learn(offer)
 	pc.Learn(res.Body())
@@ -302,11 +295,7 @@ func TestMediaInactivityBye(t *testing.T) {
 	pc, pd := mediatest.NewPhone(t, 1), mediatest.NewPhone(t, 2)
 	d.handle(answerWith(pd.SDP("RTP/AVP", false, 0, "", "sendrecv"), 0), nil)
 	e.devices(d)
-	u := e.call(caller, pc.SDP("RTP/AVP", false, 0, "", "sendrecv"))
-	if res, _ := u.finalResponse(); res.StatusCode != 200 {
-		t.Fatalf("call answered %d", res.StatusCode)
-	}
-	u.ack(100, "")
+	e.answeredWith(caller, pc.SDP("RTP/AVP", false, 0, "", "sendrecv"))
 	for _, a := range []*agent{caller, d} {
 		bye := a.waitGot(sip.BYE, 1)[0]
 		if r := header(bye, "Reason"); !strings.HasPrefix(r, "RELEASE_CAUSE;cause=2") {
