@@ -557,3 +557,40 @@ func TestFinishedCallIsCollectable(t *testing.T) {
 		return wp.Value() == nil
 	})
 }
+
+// TestLate2xxAfterCallEnded: a 2xx of another dialog that reaches a fork's
+// INVITE transaction after the call has finished (sipgo keeps it 64·T1) is
+// still ACKed and BYEd, from what the finished call left behind.
+func TestLate2xxAfterCallEnded(t *testing.T) {
+	e := newEnv(t, Config{})
+	d, caller := e.agent("dev1"), e.agent("alice")
+	late := make(chan struct{})
+	d.handle(func(a *agent, req *sip.Request, tx sip.ServerTransaction) {
+		_ = newUAS(a, req, tx).respond(200, deviceSDP)
+		<-late
+		r := req.Clone()
+		r.To().Params.Add("tag", "late-branch")
+		res := sip.NewResponseFromRequest(r, 200, "OK", nil)
+		res.AppendHeader(a.contact())
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.SetBody([]byte(deviceSDP))
+		_ = tx.Respond(res)
+	}, nil)
+	e.devices(d)
+	u := e.answered(caller)
+	d.waitGot(sip.ACK, 1)
+	u.do(sip.BYE, "")
+	d.waitGot(sip.BYE, 1)
+	e.waitIdle()
+	close(late)
+	waitFor(t, "late dialog ACKed and BYEd", func() bool {
+		var acked, byed bool
+		for _, r := range d.got(sip.ACK) {
+			acked = acked || tagOf(r.To().Params) == "late-branch"
+		}
+		for _, r := range d.got(sip.BYE) {
+			byed = byed || tagOf(r.To().Params) == "late-branch"
+		}
+		return acked && byed
+	})
+}

@@ -364,7 +364,7 @@ func lateRetransmission(s *Server, l lateLeg, res *sip.Response) {
 	bye := d.request(sip.BYE, 0, nil)
 	bye.AppendHeader(s.hdrUA)
 	if tx, err := s.request(d.transport, bye); err == nil {
-		go func() { // drained until its final answer or its timeout
+		drain := func() { // until its final answer, its timeout or shutdown
 			for {
 				select {
 				case r := <-tx.Responses():
@@ -379,7 +379,10 @@ func lateRetransmission(s *Server, l lateLeg, res *sip.Response) {
 					return
 				}
 			}
-		}()
+		}
+		if !s.goLate(drain) {
+			tx.Terminate()
+		}
 	}
 }
 

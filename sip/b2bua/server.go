@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +56,12 @@ type Server struct {
 	// call (or never, if Run is never called).
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// late owns the goroutines that drain a BYE sent for a finished call
+	// (lateRetransmission); shutdown closes it and waits for them.
+	lateMu     sync.Mutex
+	lateClosed bool
+	late       sync.WaitGroup
 
 	hdrAllow   sip.Header
 	hdrUA      sip.Header
@@ -286,7 +293,23 @@ func (s *Server) shutdown() {
 		case <-t.C:
 		}
 	}
+	s.lateMu.Lock()
+	s.lateClosed = true
+	s.lateMu.Unlock()
 	s.cancel()
+	s.late.Wait()
+}
+
+// goLate runs f on a goroutine owned by the Server (waited for by
+// shutdown, which also ends s.ctx); it reports false once shutting down.
+func (s *Server) goLate(f func()) bool {
+	s.lateMu.Lock()
+	defer s.lateMu.Unlock()
+	if s.lateClosed {
+		return false
+	}
+	s.late.Go(f)
+	return true
 }
 
 // client returns the client of a transport, nil if none is bound.
