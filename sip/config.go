@@ -44,6 +44,12 @@ type Config struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// RetryAfter is the Retry-After sent with 503 while overloaded or draining. Default 5s.
 	RetryAfter time.Duration `yaml:"retry_after"`
+	// TransactionWait is how long a finished transaction stays to absorb
+	// retransmissions (Timers D, J, L, M; see SetTransactionWait). Default
+	// 5s, like Kamailio's tm wait timer; 32s is RFC 3261's value for UDP and
+	// costs about 12 KB of memory per call/s per second of wait. 1s to 32s.
+	// Process-wide: read once at start.
+	TransactionWait time.Duration `yaml:"transaction_wait"`
 }
 
 // Listener is one parsed listen entry.
@@ -82,6 +88,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.RetryAfter == 0 {
 		c.RetryAfter = 5 * time.Second
+	}
+	if c.TransactionWait == 0 {
+		c.TransactionWait = DefaultTransactionWait
 	}
 	return c
 }
@@ -127,6 +136,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryAfter < 0 {
 		errs = append(errs, fmt.Errorf("retry_after: %s: must not be negative", c.RetryAfter))
+	}
+	if c.TransactionWait != 0 && (c.TransactionWait < time.Second || c.TransactionWait > 32*time.Second) {
+		errs = append(errs, fmt.Errorf("transaction_wait: %s: must be between 1s and 32s", c.TransactionWait))
 	}
 	return errors.Join(errs...)
 }

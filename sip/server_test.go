@@ -21,7 +21,14 @@ import (
 	"go.uber.org/zap"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// testTransactionWait is this package's sipgo transaction wait, set before
+// any test runs (sipgo's timers are unsynchronised package variables).
+const testTransactionWait = time.Second
+
+func TestMain(m *testing.M) {
+	SetTransactionWait(testTransactionWait)
+	goleak.VerifyTestMain(m)
+}
 
 // startServer runs a Server on loopback ephemeral ports until the test ends.
 func startServer(t *testing.T, cfg Config, register func(s *Server)) *Server {
@@ -339,7 +346,8 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate() = nil, want errors")
 	}
-	for _, want := range []string{`listen[1]: "udp:abc": missing port`, "tls_cert:", "max_inflight: -1"} {
+	err = errors.Join(err, Config{TransactionWait: 40 * time.Second}.Validate())
+	for _, want := range []string{`listen[1]: "udp:abc": missing port`, "tls_cert:", "max_inflight: -1", "transaction_wait: 40s: must be between 1s and 32s"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, missing %q", err, want)
 		}
@@ -478,5 +486,55 @@ func TestRateGate(t *testing.T) {
 	}
 	if g := newRateGate(0); !g.allow(t0) {
 		t.Fatal("a zero rate must not cap")
+	}
+}
+
+// TestTransactionWait: a finished transaction absorbs a retransmitted
+// request (the handler runs once, the last response is resent) until
+// SetTransactionWait's wait has passed; then the same request is new.
+func TestTransactionWait(t *testing.T) {
+	var mu sync.Mutex
+	runs := 0
+	s := startServer(t, Config{}, func(s *Server) {
+		_ = s.Handle(sip.MESSAGE, func(_ context.Context, req *sip.Request, tx sip.ServerTransaction) error {
+			mu.Lock()
+			runs++
+			mu.Unlock()
+			return tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		})
+	})
+	c, err := net.Dial("udp", addrOf(t, s, "udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw := request("MESSAGE", "hi", "Content-Type: text/plain")
+	send := func(t *testing.T) int {
+		t.Helper()
+		if _, err := c.Write([]byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 65535)
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no response: %v", err)
+		}
+		if !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200 ") {
+			t.Fatalf("got %q, want 200", buf[:n])
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return runs
+	}
+	if got := send(t); got != 1 {
+		t.Fatalf("first MESSAGE: handler ran %d times, want 1", got)
+	}
+	if got := send(t); got != 1 {
+		t.Fatalf("retransmission within the wait: handler ran %d times, want 1 (the transaction answers)", got)
+	}
+	time.Sleep(testTransactionWait + 500*time.Millisecond)
+	if got := send(t); got != 2 {
+		t.Fatalf("same request after the wait: handler ran %d times, want 2 (the transaction is gone)", got)
 	}
 }

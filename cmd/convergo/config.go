@@ -39,9 +39,9 @@ type Config struct {
 	Runtime       RuntimeConfig      `yaml:"runtime"`
 }
 
-// RuntimeConfig tunes the Go garbage collector. SIP transactions live 32 s
-// after their final response (RFC 3261 timers), so the live heap grows
-// with the call rate (~15 KB per call/s at 1000 calls/s) and the default
+// RuntimeConfig tunes the Go garbage collector. Finished SIP transactions
+// stay for sip.transaction_wait (5 s), so the live heap grows with the
+// call rate (~12 KB per call/s per second of wait) and the default
 // GOGC=100 spends a large share of the CPU marking it. Zero values leave
 // Go's settings (GOGC, GOMEMLIMIT from the environment) alone.
 type RuntimeConfig struct {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/convergo/convergo/internal/config"
+	"github.com/convergo/convergo/sip"
 )
 
 var (
@@ -27,11 +28,15 @@ type env struct {
 	stderr  io.Writer
 	// onReady, when set, is called with the bound addresses once serve is ready.
 	onReady func(addrs boundAddrs)
+	// process is set by main only: serve may then change process-wide
+	// library settings (sipgo's transaction timers), which tests set once
+	// in TestMain instead because sipgo does not synchronise them.
+	process bool
 }
 
 // run owns every long-lived goroutine and returns only after all have exited.
 func run(ctx context.Context, args []string) error {
-	return runEnv(ctx, args, env{environ: os.Environ(), stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr})
+	return runEnv(ctx, args, env{environ: os.Environ(), stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, process: true})
 }
 
 const usageText = `usage: convergo [command] [flags]
@@ -64,6 +69,9 @@ func runEnv(ctx context.Context, args []string, e env) error {
 			if err := cfg.Log.Validate(); err != nil {
 				return fmt.Errorf("%w: -log-format: %w", errConfig, err)
 			}
+		}
+		if e.process {
+			sip.SetTransactionWait(cfg.SIP.TransactionWait)
 		}
 		return serve(ctx, cfg, e)
 	case "version":

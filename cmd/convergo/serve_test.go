@@ -16,10 +16,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convergo/convergo/sip"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain sets what main sets from the default configuration before any
+// SIP traffic (runEnv does it only for the real process).
+func TestMain(m *testing.M) {
+	sip.SetTransactionWait(defaultConfig().SIP.TransactionWait)
+	goleak.VerifyTestMain(m)
+}
 
 // syncBuffer is a bytes.Buffer safe for the server's log writes and the test's reads.
 type syncBuffer struct {

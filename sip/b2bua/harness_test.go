@@ -20,7 +20,12 @@ import (
 	"go.uber.org/zap"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain runs the tests with the production transaction wait, set
+// before any SIP traffic (sipgo's timers are unsynchronised variables).
+func TestMain(m *testing.M) {
+	csip.SetTransactionWait(csip.DefaultTransactionWait)
+	goleak.VerifyTestMain(m)
+}
 
 const (
 	callerSDP = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
