@@ -178,7 +178,7 @@ func (c *call) onForkProvisional(b *leg, res *sip.Response) {
 
 // rseqOf returns the RSeq of a reliable provisional, 0 if absent or bad.
 func rseqOf(res *sip.Response) uint32 {
-	h := res.GetHeader("RSeq")
+	h := sipmsg.Header(res, "RSeq")
 	if h == nil {
 		return 0
 	}
@@ -255,7 +255,7 @@ func (c *call) onForkAnswer(b *leg, res *sip.Response) {
 	}
 	var hdrs []sip.Header
 	for _, name := range []string{"Session-Expires", "Min-SE"} {
-		if h := res.GetHeader(name); h != nil && !hasControl(h.Value()) {
+		if h := sipmsg.Header(res, name); h != nil && !hasControl(h.Value()) {
 			hdrs = append(hdrs, sip.HeaderClone(h))
 		}
 	}

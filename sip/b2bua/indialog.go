@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/convergo/convergo/sip/sipmsg"
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 )
@@ -137,7 +138,7 @@ func (c *call) onRequest(in *inbound) {
 	case sip.BYE:
 		c.replyCode(in, sip.StatusOK, "OK")
 		var why sip.Header
-		if h := req.GetHeader("Reason"); h != nil && !hasControl(h.Value()) {
+		if h := sipmsg.Header(req, "Reason"); h != nil && !hasControl(h.Value()) {
 			why = sip.NewHeader("Reason", h.Value())
 		}
 		if c.state == stateRinging {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/convergo/convergo/sip/sipmsg"
 	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 )
@@ -296,7 +297,7 @@ func (c *call) failA(code int, reason string, src *sip.Response, hdrs ...sip.Hea
 	if src != nil {
 		copyHeaders(res, src, responseCopied...)
 		if code >= 300 && code < 400 {
-			for _, h := range src.GetHeaders("Contact") {
+			for _, h := range sipmsg.Headers(src, "Contact") {
 				if ch, ok := h.(*sip.ContactHeader); ok && !hasControl(ch.Value()) {
 					res.AppendHeader(ch.Clone())
 				}
@@ -337,7 +338,7 @@ func (c *call) onCallerCancel(r *sip.Request) {
 	}
 	var why sip.Header
 	if r != nil {
-		if h := r.GetHeader("Reason"); h != nil && !hasControl(h.Value()) {
+		if h := sipmsg.Header(r, "Reason"); h != nil && !hasControl(h.Value()) {
 			why = sip.NewHeader("Reason", h.Value())
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/convergo/convergo/sip/sipmsg"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -161,7 +162,7 @@ func quotedText(s string) string {
 // skipping values that could inject lines.
 func copyHeaders(dst sip.Message, src sip.Message, names ...string) {
 	for _, name := range names {
-		for _, h := range src.GetHeaders(name) {
+		for _, h := range sipmsg.Headers(src, name) {
 			if hasControl(h.Value()) {
 				continue
 			}
@@ -198,7 +199,7 @@ var optionTags = map[string]bool{"timer": true, "replaces": true, "norefersub": 
 // pass on, joined, or "".
 func filteredTags(src sip.Message, name string) string {
 	var out []string
-	for _, h := range src.GetHeaders(name) {
+	for _, h := range sipmsg.Headers(src, name) {
 		for _, t := range strings.Split(h.Value(), ",") {
 			t = strings.ToLower(strings.TrimSpace(t))
 			if optionTags[t] && !containsString(out, t) {
@@ -222,7 +223,7 @@ func copyTags(dst, src sip.Message) {
 // honour (RFC 3261 §8.2.2.3), joined, or "".
 func unsupportedRequire(req *sip.Request) string {
 	var out []string
-	for _, h := range req.GetHeaders("Require") {
+	for _, h := range sipmsg.Headers(req, "Require") {
 		for _, t := range strings.Split(h.Value(), ",") {
 			t = strings.TrimSpace(t)
 			if t == "" || strings.EqualFold(t, "timer") {
@@ -249,7 +250,7 @@ func containsString(list []string, s string) bool {
 // hasTag reports whether h lists option tag (case-insensitive) in any of
 // msg's headers named name.
 func hasTag(msg sip.Message, name, tag string) bool {
-	for _, h := range msg.GetHeaders(name) {
+	for _, h := range sipmsg.Headers(msg, name) {
 		for _, t := range strings.Split(h.Value(), ",") {
 			if strings.EqualFold(strings.TrimSpace(t), tag) {
 				return true
@@ -287,7 +288,7 @@ func contentType(msg sip.Message) sip.Header {
 	if msg == nil {
 		return nil
 	}
-	if hs := msg.GetHeaders("Content-Type"); len(hs) > 0 {
+	if hs := sipmsg.Headers(msg, "Content-Type"); len(hs) > 0 {
 		return hs[0]
 	}
 	return nil
@@ -314,7 +315,7 @@ func setBody(dst, src sip.Message, body []byte, sdp bool) {
 // or reversed (a UAC builds its route set from Record-Route bottom-up,
 // RFC 3261 §12.1.2).
 func routeSet(msg sip.Message, name string, reverse bool) []sip.Uri {
-	hs := msg.GetHeaders(name)
+	hs := sipmsg.Headers(msg, name)
 	if len(hs) == 0 {
 		return nil
 	}

@@ -81,24 +81,24 @@ func FromContext(ctx context.Context) (Info, bool) {
 // classify builds the Info of a request from the trust domain.
 func (t *Trust) classify(req *sip.Request) Info {
 	info := Info{Trusted: true}
-	if v := req.GetHeader("P-Charging-Vector"); v != nil {
+	if v := sipmsg.Header(req, "P-Charging-Vector"); v != nil {
 		info.ChargingVector = v.Value()
 		info.ICID = ICID(info.ChargingVector)
 	}
-	for _, v := range sipmsg.Values(req.GetHeaders("P-Asserted-Identity")) {
+	for _, v := range sipmsg.Values(sipmsg.Headers(req, "P-Asserted-Identity")) {
 		if u, _, ok := parseNameAddr(v); ok {
 			info.AssertedIdentity = append(info.AssertedIdentity, u.String())
 		}
 	}
 
-	routes := req.GetHeaders("Route")
+	routes := sipmsg.Headers(req, "Route")
 	own := t.ownRoute(routes)
 	for _, h := range routes[own+1:] {
 		info.ReturnRoute = append(info.ReturnRoute, h.Value())
 	}
 
 	// 1. P-Served-User (RFC 5502 §6, RFC 8498 §3).
-	if v := req.GetHeader("P-Served-User"); v != nil {
+	if v := sipmsg.Header(req, "P-Served-User"); v != nil {
 		if u, params, ok := parseNameAddr(v.Value()); ok {
 			info.ServedUser = CanonicalAOR(u)
 			switch sescase, _ := params.Get("sescase"); {

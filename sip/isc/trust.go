@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/convergo/convergo/sip/sipmsg"
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -94,12 +95,12 @@ func (t *Trust) Middleware(next Handler) Handler {
 			return next(WithInfo(ctx, t.classify(req)), req, tx)
 		}
 		t.metrics.requests.WithLabelValues("untrusted").Inc()
-		if req.GetHeader("P-Asserted-Identity") != nil && !req.IsAck() {
+		if sipmsg.Header(req, "P-Asserted-Identity") != nil && !req.IsAck() {
 			t.metrics.refused.Inc()
 			return &StatusError{Code: sip.StatusForbidden, Reason: "Forbidden (untrusted P-Asserted-Identity)",
 				Err: fmt.Errorf("%w: %s", ErrUntrustedIdentity, src)}
 		}
-		if hasAny(req, trustOnlyHeaders) || req.GetHeader("P-Asserted-Identity") != nil {
+		if hasAny(req, trustOnlyHeaders) || sipmsg.Header(req, "P-Asserted-Identity") != nil {
 			// sipgo's transaction still reads the original (100 Trying,
 			// retransmission matching): strip from a copy.
 			req = req.Clone()
@@ -115,7 +116,7 @@ func (t *Trust) Middleware(next Handler) Handler {
 
 func hasAny(req *sip.Request, names []string) bool {
 	for _, n := range names {
-		if req.GetHeader(n) != nil {
+		if sipmsg.Header(req, n) != nil {
 			return true
 		}
 	}
@@ -128,7 +129,7 @@ func hasAny(req *sip.Request, names []string) bool {
 func removeAll(req *sip.Request, name string) int {
 	n := 0
 	for {
-		h := req.GetHeader(name)
+		h := sipmsg.Header(req, name)
 		if h == nil || !req.RemoveHeader(h.Name()) {
 			return n
 		}

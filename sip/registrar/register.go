@@ -78,7 +78,7 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request, tx sip.Serve
 
 	now := r.now()
 	hdrExpires := int64(-1)
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := sipmsg.Header(req, "Expires"); h != nil {
 		if hdrExpires, err = parseDelta(h.Value()); err != nil {
 			return resultBad, badRequest("Invalid Expires", err)
 		}
@@ -87,9 +87,9 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request, tx sip.Serve
 	if err != nil {
 		return resultError, internal(fmt.Errorf("registrar: list %s: %w", aor, err))
 	}
-	hdrs := req.GetHeaders("Contact")
+	hdrs := sipmsg.Headers(req, "Contact")
 	if len(hdrs) == 0 { // RFC 3261 §10.2.3: fetch
-		return resultFetch, r.respondBindings(req, tx, current, now, hasOptionTag(req.GetHeaders("Supported"), "gruu"))
+		return resultFetch, r.respondBindings(req, tx, current, now, hasOptionTag(sipmsg.Headers(req, "Supported"), "gruu"))
 	}
 	if len(hdrs) > r.cfg.MaxBindings {
 		return resultBad, badRequest("Too Many Contacts", fmt.Errorf("%d contacts, at most %d", len(hdrs), r.cfg.MaxBindings))
@@ -115,8 +115,8 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request, tx sip.Serve
 	if !ok {
 		return resultError, internal(errors.New("registrar: node address unknown (listeners not bound)"))
 	}
-	reqPath := sipmsg.Values(req.GetHeaders("Path"))
-	outbound := hasOptionTag(req.GetHeaders("Supported"), "outbound")
+	reqPath := sipmsg.Values(sipmsg.Headers(req, "Path"))
+	outbound := hasOptionTag(sipmsg.Headers(req, "Supported"), "outbound")
 
 	var events []Event
 	written := map[string]bool{}
@@ -167,13 +167,13 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request, tx sip.Serve
 	}
 	r.emitAll(events)
 
-	res := r.bindingsResponse(req, live, now, hasOptionTag(req.GetHeaders("Supported"), "gruu"))
+	res := r.bindingsResponse(req, live, now, hasOptionTag(sipmsg.Headers(req, "Supported"), "gruu"))
 	// RFC 5626 §6 (Sprout's rule): Require: outbound when the UA supports it,
 	// a contact has instance and reg-id and the first Path (ours) has ob.
 	if outbound && slices.ContainsFunc(changes, func(c change) bool { return c.spec.regID > 0 && c.expires > 0 }) {
 		res.AppendHeader(sip.NewHeader("Require", "outbound"))
 	}
-	if hasOptionTag(req.GetHeaders("Supported"), "path") { // RFC 3327 §5.3
+	if hasOptionTag(sipmsg.Headers(req, "Supported"), "path") { // RFC 3327 §5.3
 		for _, p := range reqPath {
 			res.AppendHeader(sip.NewHeader("Path", p))
 		}
@@ -295,7 +295,7 @@ func (r *Registrar) unregisterAll(ctx context.Context, req *sip.Request, tx sip.
 	if err != nil {
 		return resultError, internal(fmt.Errorf("registrar: list %s: %w", aor, err))
 	}
-	return resultOK, r.respondBindings(req, tx, live, now, hasOptionTag(req.GetHeaders("Supported"), "gruu"))
+	return resultOK, r.respondBindings(req, tx, live, now, hasOptionTag(sipmsg.Headers(req, "Supported"), "gruu"))
 }
 
 // evict removes the oldest bindings of source beyond MaxBindings, sparing

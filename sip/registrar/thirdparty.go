@@ -61,7 +61,7 @@ func (r *Registrar) thirdPartyRegister(ctx context.Context, req *sip.Request, tx
 		return tpBad, err
 	}
 	expires := int64(-1)
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := sipmsg.Header(req, "Expires"); h != nil {
 		if expires, err = parseDelta(h.Value()); err != nil {
 			return tpBad, badRequest("Invalid Expires", err)
 		}
@@ -345,8 +345,8 @@ func (p *bodyParser) message(data []byte) error {
 		if m.Method != sip.REGISTER {
 			return fmt.Errorf("message/sip: %s is not a REGISTER", m.Method)
 		}
-		hs, pathHdrs = m.GetHeaders("Contact"), m.GetHeaders("Path")
-		if h := m.GetHeader("Expires"); h != nil {
+		hs, pathHdrs = sipmsg.Headers(m, "Contact"), sipmsg.Headers(m, "Path")
+		if h := sipmsg.Header(m, "Expires"); h != nil {
 			if hdrExpires, err = parseDelta(h.Value()); err != nil {
 				return fmt.Errorf("message/sip: Expires: %w", err)
 			}
@@ -361,7 +361,7 @@ func (p *bodyParser) message(data []byte) error {
 		if m.StatusCode < 200 || m.StatusCode >= 300 || m.CSeq() == nil || m.CSeq().MethodName != sip.REGISTER {
 			return fmt.Errorf("message/sip: %d is not a 2xx to REGISTER", m.StatusCode)
 		}
-		hs, fromResponse = m.GetHeaders("Contact"), true
+		hs, fromResponse = sipmsg.Headers(m, "Contact"), true
 		if m.CallID() != nil {
 			callID = m.CallID().Value()
 		}

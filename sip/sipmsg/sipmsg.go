@@ -50,7 +50,7 @@ func Values(hs []sip.Header) []string {
 func Cancel(inv *sip.Request, reason sip.Header) *sip.Request {
 	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
 	c.AppendHeader(sip.HeaderClone(inv.Via()))
-	for _, r := range inv.GetHeaders("Route") {
+	for _, r := range Headers(inv, "Route") {
 		c.AppendHeader(sip.HeaderClone(r))
 	}
 	mf := sip.MaxForwardsHeader(70)

@@ -63,3 +63,51 @@ func TestCancel(t *testing.T) {
 		t.Errorf("CANCEL shares the INVITE's Request-URI")
 	}
 }
+
+func TestHeaderLookup(t *testing.T) {
+	raw := "INVITE sip:bob@x SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n" +
+		"From: <sip:a@x>;tag=1\r\nTo: <sip:bob@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n" +
+		"P-Asserted-Identity: <sip:a@x>\r\nSubject: hi\r\n" +
+		"p-asserted-identity: <tel:+15551234>\r\nRoute: <sip:p1;lr>\r\nRoute: <sip:p2;lr>\r\n" +
+		"Content-Length: 0\r\n\r\n"
+	msg, err := sip.ParseMessage([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := msg.(*sip.Request)
+	tests := []struct {
+		name string
+		want []string
+	}{
+		{"P-Asserted-Identity", []string{"<sip:a@x>", "<tel:+15551234>"}},
+		{"P-ASSERTED-IDENTITY", []string{"<sip:a@x>", "<tel:+15551234>"}},
+		{"route", []string{"<sip:p1;lr>", "<sip:p2;lr>"}},
+		{"Subject", []string{"hi"}},
+		{"Call-ID", []string{"c"}},
+		{"P-Served-User", nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, h := range Headers(req, tt.name) {
+			got = append(got, h.Value())
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("Headers(%q) (-want +got):\n%s", tt.name, diff)
+		}
+		// sipgo's own lookup agrees.
+		if diff := cmp.Diff(len(req.GetHeaders(tt.name)), len(got)); diff != "" {
+			t.Errorf("Headers(%q) count differs from GetHeaders: %s", tt.name, diff)
+		}
+		h := Header(req, tt.name)
+		switch {
+		case tt.want == nil && h != nil:
+			t.Errorf("Header(%q) = %v, want nil", tt.name, h)
+		case tt.want != nil && (h == nil || h.Value() != tt.want[0]):
+			t.Errorf("Header(%q) = %v, want %q", tt.name, h, tt.want[0])
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = Header(req, "P-Served-User") }); n != 0 {
+		t.Errorf("Header allocates %v times per lookup, want 0", n)
+	}
+}
