@@ -20,9 +20,11 @@ const (
 
 // call is one A-leg and its forks. Its state is owned by an actor: events
 // (responses, in-dialog requests, CANCEL, timers) are closures queued with
-// post and run one at a time by at most one goroutine, started on demand
-// and gone when the queue is empty. So no two events ever race on the
-// call's fields, and an idle call holds no goroutine. Network sends happen
+// post and run one at a time by at most one goroutine: the one that posted
+// to an idle actor (postHere, from goroutines that hold no sipgo lock) or
+// one started for it (post), gone when the queue is empty. So no two
+// events ever race on the call's fields, and an idle call holds no
+// goroutine. Network sends happen
 // inside events (in order, which keeps ACK before BYE on the wire); waiting
 // for responses happens in watcher goroutines (spawn) that post back.
 type call struct {
@@ -106,6 +108,26 @@ func (c *call) post(f func()) {
 	go c.drain()
 }
 
+// postHere is post for goroutines that hold no sipgo lock (watchers,
+// request handlers, timers): if the actor is idle the calling goroutine
+// runs the queue itself instead of starting one. At thousands of calls/s
+// a goroutine per event (start, stack growth, exit) cost a tenth of the
+// CPU. A watcher draining the queue does not read its transaction's
+// responses meanwhile; sipgo's delivery then waits holding only that
+// transaction's lock, which the actor never takes (it only creates
+// transactions; watchers terminate them).
+func (c *call) postHere(f func()) {
+	c.qmu.Lock()
+	c.q = append(c.q, f)
+	if c.running {
+		c.qmu.Unlock()
+		return
+	}
+	c.running = true
+	c.qmu.Unlock()
+	c.drain()
+}
+
 // drain runs queued events until the queue is empty.
 func (c *call) drain() {
 	for {
@@ -164,7 +186,7 @@ func (at *actorTimer) fire() {
 	c, f := at.c, at.f
 	at.mu.Unlock()
 	if c != nil {
-		c.post(f)
+		c.postHere(f) // on the timer's own goroutine
 	}
 }
 
@@ -181,7 +203,7 @@ func (at *actorTimer) Stop() {
 func (c *call) spawn(f func()) {
 	c.pending++
 	go func() {
-		defer c.post(c.release)
+		defer c.postHere(c.release)
 		f()
 	}()
 }
@@ -211,7 +233,7 @@ func (c *call) watch(tx sip.ClientTransaction, kill <-chan struct{}, onRes func(
 		select {
 		case res := <-tx.Responses():
 			if onRes != nil {
-				c.post(func() { onRes(res) })
+				c.postHere(func() { onRes(res) })
 			}
 			if res.StatusCode >= 200 {
 				if !tx.(interface{ Origin() *sip.Request }).Origin().IsInvite() {
@@ -226,19 +248,19 @@ func (c *call) watch(tx sip.ClientTransaction, kill <-chan struct{}, onRes func(
 		case <-tx.Done():
 			if onEnd != nil {
 				err := tx.Err()
-				c.post(func() { onEnd(err) })
+				c.postHere(func() { onEnd(err) })
 			}
 			return
 		case <-kill:
 			tx.Terminate()
 			if onEnd != nil {
-				c.post(func() { onEnd(errAbandoned) })
+				c.postHere(func() { onEnd(errAbandoned) })
 			}
 			return
 		case <-c.stopped:
 			tx.Terminate()
 			if onEnd != nil {
-				c.post(func() { onEnd(ErrShuttingDown) })
+				c.postHere(func() { onEnd(ErrShuttingDown) })
 			}
 			return
 		}
