@@ -28,7 +28,7 @@ type identityResolver interface {
 // report that finds the queue full is dropped and counted. Run owns the
 // one worker goroutine.
 type callLog struct {
-	users   identityResolver
+	users   *identityCache
 	book    peerRecorder
 	log     *zap.Logger
 	q       chan [2]string
@@ -36,7 +36,7 @@ type callLog struct {
 }
 
 func newCallLog(users identityResolver, book peerRecorder, log *zap.Logger, reg prometheus.Registerer) (*callLog, error) {
-	l := &callLog{users: users, book: book, log: log.Named("calllog"), q: make(chan [2]string, 4096),
+	l := &callLog{users: newIdentityCache(users, identityTTL, identityCacheMax, time.Now), book: book, log: log.Named("calllog"), q: make(chan [2]string, 4096),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "convergo_calllog_dropped_total",
 			Help: "Answered calls not recorded as address-book interactions because the queue was full.",
@@ -89,15 +89,80 @@ func (l *callLog) Run(ctx context.Context) error {
 func (l *callLog) record(ctx context.Context, caller, callee string) {
 	now := time.Now()
 	for _, side := range [][2]string{{caller, callee}, {callee, caller}} {
-		u, err := l.users.GetByIdentity(ctx, side[0])
-		if errors.Is(err, store.ErrNotFound) {
+		id, found, err := l.users.userID(ctx, side[0])
+		if err == nil && !found {
 			continue
 		}
 		if err == nil {
-			err = l.book.RecordPeerInteraction(ctx, u.ID, side[1], now)
+			err = l.book.RecordPeerInteraction(ctx, id, side[1], now)
 		}
 		if err != nil && ctx.Err() == nil {
 			l.log.Warn("record call interaction", zap.String("aor", side[0]), zap.Error(err))
 		}
 	}
+}
+
+// The call log resolves both parties of every answered call; at thousands
+// of calls/s reading and decoding two user records each was a few percent
+// of the CPU. An identity's owner rarely changes, and a call credited to
+// the previous owner for up to identityTTL is harmless.
+const (
+	identityTTL      = 30 * time.Second
+	identityCacheMax = 10000
+)
+
+// identityCache remembers for ttl which user an identity belongs to, or
+// that it belongs to none (a caller from outside). Errors are not cached.
+// It holds at most max identities: when full, expired entries go, and if
+// none had expired, all of them. Safe for concurrent use.
+type identityCache struct {
+	users identityResolver
+	ttl   time.Duration
+	max   int
+	now   func() time.Time
+
+	mu sync.Mutex
+	m  map[string]identityEntry
+}
+
+type identityEntry struct {
+	id    string // "" when the identity is nobody's
+	until time.Time
+}
+
+func newIdentityCache(users identityResolver, ttl time.Duration, maxEntries int, now func() time.Time) *identityCache {
+	return &identityCache{users: users, ttl: ttl, max: maxEntries, now: now, m: make(map[string]identityEntry)}
+}
+
+// userID returns the ID of the user owning identity; found is false (and
+// err nil) when no user has it.
+func (c *identityCache) userID(ctx context.Context, identity string) (id string, found bool, err error) {
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.m[identity]
+	c.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.id, e.id != "", nil
+	}
+	u, err := c.users.GetByIdentity(ctx, identity)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		u.ID = ""
+	case err != nil:
+		return "", false, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		for k, v := range c.m {
+			if !now.Before(v.until) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= c.max {
+			clear(c.m)
+		}
+	}
+	c.m[identity] = identityEntry{id: u.ID, until: now.Add(c.ttl)}
+	c.mu.Unlock()
+	return u.ID, u.ID != "", nil
 }
