@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/convergo/convergo/addressbook"
@@ -37,44 +36,6 @@ type Config struct {
 	Auth          auth.Config        `yaml:"auth"`
 	Addressbook   addressbook.Config `yaml:"addressbook"`
 	Runtime       RuntimeConfig      `yaml:"runtime"`
-}
-
-// RuntimeConfig tunes the Go garbage collector. Finished SIP transactions
-// stay for sip.transaction_wait (5 s), so the live heap grows with the
-// call rate (~12 KB per call/s per second of wait) and the default
-// GOGC=100 spends a large share of the CPU marking it. Zero values leave
-// Go's settings (GOGC, GOMEMLIMIT from the environment) alone.
-type RuntimeConfig struct {
-	// GCPercent is GOGC: the heap grows this many percent over the live
-	// heap before a collection. Higher spends less CPU and more memory.
-	// Default 0 (Go's: GOGC or 100).
-	GCPercent int `yaml:"gc_percent"`
-	// MemoryLimitMiB is GOMEMLIMIT in MiB: a soft cap on the Go heap at
-	// which the collector works harder whatever GCPercent says. Set it
-	// below the container's memory when raising GCPercent. Default 0 (Go's).
-	MemoryLimitMiB int `yaml:"memory_limit_mib"`
-}
-
-// Validate checks that the settings are not negative.
-func (c RuntimeConfig) Validate() error {
-	var errs []error
-	if c.GCPercent < 0 {
-		errs = append(errs, fmt.Errorf("gc_percent: %d: must not be negative", c.GCPercent))
-	}
-	if c.MemoryLimitMiB < 0 {
-		errs = append(errs, fmt.Errorf("memory_limit_mib: %d: must not be negative", c.MemoryLimitMiB))
-	}
-	return errors.Join(errs...)
-}
-
-// apply sets the collector's settings that are configured.
-func (c RuntimeConfig) apply() {
-	if c.GCPercent > 0 {
-		debug.SetGCPercent(c.GCPercent)
-	}
-	if c.MemoryLimitMiB > 0 {
-		debug.SetMemoryLimit(int64(c.MemoryLimitMiB) << 20)
-	}
 }
 
 // LogConfig selects the log output.
@@ -167,6 +128,7 @@ func defaultConfig() Config {
 		Store:         StoreConfig{Backend: "bolt", Bolt: bolt.Config{}.WithDefaults(), Redis: redis.Config{}.WithDefaults()},
 		Auth:          auth.Config{}.WithDefaults(),
 		Addressbook:   addressbook.Config{}.WithDefaults(),
+		Runtime:       RuntimeConfig{GCPercent: defaultGCPercent},
 	}
 }
 

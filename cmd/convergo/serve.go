@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 
 	"sync/atomic"
 	"time"
@@ -89,7 +90,9 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	}
 	defer func() { _ = log.Sync() }()
 	log = log.With(zap.String("node", cfg.Node))
-	cfg.Runtime.apply()
+	rt := cfg.Runtime.settings(lookupEnv(e.environ), memoryAvailable(os.ReadFile))
+	rt.apply()
+	log.Info("garbage collector", zap.Int("gc_percent", rt.GCPercent), zap.Int64("memory_limit_mib", rt.MemoryLimit>>20))
 	reg := newRegistry()
 
 	st, err := openStore(ctx, cfg.Store, log)
