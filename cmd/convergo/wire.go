@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -158,14 +159,25 @@ func (c classifier) local(aor string) string {
 	return aor
 }
 
-// selfHosts lists the hosts that name this SIP server.
+// selfHosts lists the hosts that name this SIP server. The list is built
+// once the listeners are bound (they do not change afterwards): it is
+// consulted for every INVITE.
 func selfHosts(s *csip.Server) func() []string {
+	var cached atomic.Pointer[[]string]
 	return func() []string {
-		hosts := []string{s.Config().Hostname}
-		for _, l := range s.Addrs() {
+		if p := cached.Load(); p != nil {
+			return *p
+		}
+		cfg := s.Config()
+		hosts := []string{cfg.Hostname}
+		bound := s.Addrs()
+		for _, l := range bound {
 			if h, _, err := net.SplitHostPort(l.Addr); err == nil {
 				hosts = append(hosts, h)
 			}
+		}
+		if len(bound) > 0 {
+			cached.Store(&hosts)
 		}
 		return hosts
 	}
