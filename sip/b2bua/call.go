@@ -20,11 +20,9 @@ const (
 
 // call is one A-leg and its forks. Its state is owned by an actor: events
 // (responses, in-dialog requests, CANCEL, timers) are closures queued with
-// post and run one at a time by at most one goroutine: the one that posted
-// to an idle actor (postHere, from goroutines that hold no sipgo lock) or
-// one started for it (post), gone when the queue is empty. So no two
-// events ever race on the call's fields, and an idle call holds no
-// goroutine. Network sends happen
+// post and run one at a time by at most one goroutine, one of the Server's
+// runners (see dispatch), until the queue is empty. So no two events ever
+// race on the call's fields, and an idle call holds no goroutine. Network sends happen
 // inside events (in order, which keeps ACK before BYE on the wire); waiting
 // for responses happens in watcher goroutines (spawn) that post back.
 type call struct {
@@ -105,27 +103,7 @@ func (c *call) post(f func()) {
 	}
 	c.running = true
 	c.qmu.Unlock()
-	go c.drain()
-}
-
-// postHere is post for goroutines that hold no sipgo lock (watchers,
-// request handlers, timers): if the actor is idle the calling goroutine
-// runs the queue itself instead of starting one. At thousands of calls/s
-// a goroutine per event (start, stack growth, exit) cost a tenth of the
-// CPU. A watcher draining the queue does not read its transaction's
-// responses meanwhile; sipgo's delivery then waits holding only that
-// transaction's lock, which the actor never takes (it only creates
-// transactions; watchers terminate them).
-func (c *call) postHere(f func()) {
-	c.qmu.Lock()
-	c.q = append(c.q, f)
-	if c.running {
-		c.qmu.Unlock()
-		return
-	}
-	c.running = true
-	c.qmu.Unlock()
-	c.drain()
+	c.s.dispatch(c)
 }
 
 // drain runs queued events until the queue is empty.
@@ -186,7 +164,7 @@ func (at *actorTimer) fire() {
 	c, f := at.c, at.f
 	at.mu.Unlock()
 	if c != nil {
-		c.postHere(f) // on the timer's own goroutine
+		c.post(f)
 	}
 }
 
@@ -203,7 +181,7 @@ func (at *actorTimer) Stop() {
 func (c *call) spawn(f func()) {
 	c.pending++
 	go func() {
-		defer c.postHere(c.release)
+		defer c.post(c.release)
 		f()
 	}()
 }
@@ -233,7 +211,7 @@ func (c *call) watch(tx sip.ClientTransaction, kill <-chan struct{}, onRes func(
 		select {
 		case res := <-tx.Responses():
 			if onRes != nil {
-				c.postHere(func() { onRes(res) })
+				c.post(func() { onRes(res) })
 			}
 			if res.StatusCode >= 200 {
 				if !tx.(interface{ Origin() *sip.Request }).Origin().IsInvite() {
@@ -248,19 +226,19 @@ func (c *call) watch(tx sip.ClientTransaction, kill <-chan struct{}, onRes func(
 		case <-tx.Done():
 			if onEnd != nil {
 				err := tx.Err()
-				c.postHere(func() { onEnd(err) })
+				c.post(func() { onEnd(err) })
 			}
 			return
 		case <-kill:
 			tx.Terminate()
 			if onEnd != nil {
-				c.postHere(func() { onEnd(errAbandoned) })
+				c.post(func() { onEnd(errAbandoned) })
 			}
 			return
 		case <-c.stopped:
 			tx.Terminate()
 			if onEnd != nil {
-				c.postHere(func() { onEnd(ErrShuttingDown) })
+				c.post(func() { onEnd(ErrShuttingDown) })
 			}
 			return
 		}

@@ -36,7 +36,7 @@ func (c *call) startFork(b *leg) {
 func (c *call) runFork(b *leg, req *sip.Request) {
 	tx, err := c.s.request(b.transport, req)
 	if err != nil {
-		c.postHere(func() { c.onForkEnd(b, err) })
+		c.post(func() { c.onForkEnd(b, err) })
 		return
 	}
 	// RFC 6026: 2xx after the first (retransmissions, or other dialogs

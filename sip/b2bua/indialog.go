@@ -14,7 +14,7 @@ import (
 // unknown dialog is dropped.
 func (s *Server) OnAck(_ context.Context, req *sip.Request, _ sip.ServerTransaction) error {
 	if ref, ok := s.lookup(req); ok {
-		ref.c.postHere(func() { ref.c.onAck(ref.l, req) })
+		ref.c.post(func() { ref.c.onAck(ref.l, req) })
 	}
 	return nil
 }
@@ -36,7 +36,7 @@ func (s *Server) OnInDialog(ctx context.Context, req *sip.Request, tx sip.Server
 		return &StatusError{Code: sip.StatusCallTransactionDoesNotExists, Reason: "Call/Transaction Does Not Exist", Err: ErrUnknownDialog}
 	}
 	in := &inbound{l: ref.l, req: req, tx: tx, done: make(chan struct{})}
-	ref.c.postHere(func() { ref.c.onRequest(in) })
+	ref.c.post(func() { ref.c.onRequest(in) })
 	select {
 	case <-in.done:
 	case <-ctx.Done():

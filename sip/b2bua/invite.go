@@ -81,14 +81,14 @@ func (s *Server) OnInvite(ctx context.Context, req *sip.Request, tx sip.ServerTr
 	}
 	ref.c.Store(c)
 	if r := cancelReq.Load(); r != nil {
-		c.postHere(func() { c.onCallerCancel(r) })
+		c.post(func() { c.onCallerCancel(r) })
 	}
 	tx.OnTerminate(func(string, error) { ref.post((*call).onATerminated) })
-	c.postHere(c.start)
+	c.post(c.start)
 	select {
 	case <-c.aDone:
 	case <-ctx.Done():
-		c.postHere(c.abortA)
+		c.post(c.abortA)
 		<-c.aDone
 	}
 	if c.aFailed && c.a.transport == "UDP" {

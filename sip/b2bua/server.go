@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,15 @@ type Server struct {
 	lateMu     sync.Mutex
 	lateClosed bool
 	late       sync.WaitGroup
+
+	// runners are the goroutines that run call actors with queued events
+	// (runq), started by Run and stopped after its shutdown. A call's
+	// events run on a runner, whose stack has long grown to what the
+	// actor needs, rather than on a goroutine started per event.
+	runMu   sync.RWMutex
+	runOpen bool
+	runq    chan *call
+	runners sync.WaitGroup
 
 	hdrAllow   sip.Header
 	hdrUA      sip.Header
@@ -249,6 +259,8 @@ func (s *Server) Hangup(id string, reason sip.Header) bool {
 // left, and returns. Run must end before the csip.Server closes its user
 // agent, or the BYEs cannot leave.
 func (s *Server) Run(ctx context.Context) error {
+	s.startRunners()
+	defer s.stopRunners()
 	every := s.cfg.MaxAge / 4
 	if every > time.Minute {
 		every = time.Minute
@@ -269,6 +281,51 @@ func (s *Server) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// runnersPerCPU: events block only briefly (a send), so a few runners
+// per CPU keep the CPUs busy.
+const runnersPerCPU = 4
+
+func (s *Server) startRunners() {
+	n := runnersPerCPU * runtime.GOMAXPROCS(0)
+	s.runMu.Lock()
+	s.runq = make(chan *call, 64*n)
+	s.runOpen = true
+	s.runMu.Unlock()
+	for range n {
+		s.runners.Go(func() {
+			for c := range s.runq {
+				c.drain()
+			}
+		})
+	}
+}
+
+// stopRunners stops queueing to the runners (calls then start their own
+// goroutine again) and waits for them to finish what was queued.
+func (s *Server) stopRunners() {
+	s.runMu.Lock()
+	s.runOpen = false
+	close(s.runq)
+	s.runMu.Unlock()
+	s.runners.Wait()
+}
+
+// dispatch runs c's queue on a runner, or on a new goroutine when there
+// are none (before Run, after it) or all are busy with a full queue.
+func (s *Server) dispatch(c *call) {
+	s.runMu.RLock()
+	if s.runOpen {
+		select {
+		case s.runq <- c:
+			s.runMu.RUnlock()
+			return
+		default:
+		}
+	}
+	s.runMu.RUnlock()
+	go c.drain()
 }
 
 // shutdown hangs up every call and waits, bounded, for them to finish.
