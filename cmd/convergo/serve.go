@@ -127,6 +127,8 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	rg, err := registrar.New(cfg.Registrar, registrar.Deps{
 		Bindings: st.Bindings(), Sweeper: st.Bindings(), Users: st.Users(),
 		Auth: sipAuth{authSvc.SIP()}, UA: sipSrv.UA(), Node: cfg.Node, Listeners: listeners(sipSrv),
+		// The embedded store is this process's alone (bbolt locks the file).
+		SoleWriter: cfg.Store.Backend == "bolt",
 	}, log, reg)
 	if err != nil {
 		return fmt.Errorf("registrar: %w", err)

@@ -89,9 +89,9 @@ func openBolt(t *testing.T) store.Store {
 
 func startNode(t *testing.T, o nodeOpts) *node {
 	t.Helper()
-	st := o.store
+	st, sole := o.store, false
 	if st == nil {
-		st = openBolt(t)
+		st, sole = openBolt(t), true // this node's own file, as in production
 	}
 	acfg := o.authCfg
 	if acfg.AutoKeyFile == "" {
@@ -118,7 +118,7 @@ func startNode(t *testing.T, o nodeOpts) *node {
 	}
 	reg, err := New(cfg, Deps{
 		Bindings: st.Bindings(), Sweeper: st.Bindings(), Users: st.Users(), Auth: authAdapter{as.SIP()},
-		UA: srv.UA(), Node: o.name,
+		UA: srv.UA(), Node: o.name, SoleWriter: sole,
 		Listeners: func() []Listener {
 			var out []Listener
 			for _, l := range srv.Addrs() {

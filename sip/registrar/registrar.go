@@ -48,6 +48,11 @@ type Deps struct {
 	// Listeners returns the bound SIP listeners (csip.Server.Addrs); it is
 	// called lazily, after the server is ready, when Config.NodeURI is empty.
 	Listeners func() []Listener
+	// SoleWriter says no other node writes these bindings (the embedded
+	// store): Targets may then answer from memory, which every write
+	// through this registrar keeps current. Leave it false for a store
+	// shared between nodes (Redis).
+	SoleWriter bool
 }
 
 // EventKind says what happened to a binding.
@@ -90,6 +95,7 @@ type Registrar struct {
 	log       *zap.Logger
 	bindings  Bindings
 	sweeper   Sweeper
+	cache     *cachedBindings // nil unless Deps.SoleWriter
 	users     Users
 	auth      Authenticator
 	ua        *sipgo.UserAgent
@@ -153,6 +159,10 @@ func New(cfg Config, deps Deps, log *zap.Logger, reg prometheus.Registerer) (*Re
 		node:      deps.Node,
 		subs:      make(map[uint64]func(Event)),
 		flows:     make(map[flowID]flow),
+	}
+	if deps.SoleWriter {
+		r.cache = newCachedBindings(deps.Bindings, deps.Sweeper, targetCacheTTL, targetCacheMax)
+		r.bindings, r.sweeper = r.cache, r.cache
 	}
 	if cfg.NodeURI != "" {
 		a, _ := parseNodeURI(cfg.NodeURI) // validated

@@ -50,7 +50,12 @@ func (r *Registrar) Targets(ctx context.Context, aor string) ([]Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	bs, err := r.bindings.List(ctx, canon)
+	var bs []store.Binding
+	if r.cache != nil {
+		bs, err = r.cache.listCached(ctx, canon, r.now())
+	} else {
+		bs, err = r.bindings.List(ctx, canon)
+	}
 	if err != nil {
 		return nil, internal(fmt.Errorf("registrar: list %s: %w", canon, err))
 	}
