@@ -40,7 +40,10 @@ env ${SERVER_ENV:-} "$bin" serve >"$work/server.log" 2>&1 &
 server=$!; pids+=("$server")
 for _ in $(seq 50); do curl -fsS "http://$http/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
-common=(-i 127.0.0.1 -t u1 -nostdin -timeout_error -max_recv_loops 100000 -max_sched_loops 100000)
+# -buff_size: SIPp's own UDP buffers default to 64 KiB and overflow in bursts
+# (ss -uamn shows the drops on its sockets, not the server's); the load
+# generator must not be what loses messages.
+common=(-i 127.0.0.1 -t u1 -nostdin -timeout_error -max_recv_loops 100000 -max_sched_loops 100000 -buff_size 4194304)
 for d in 1 2; do
   port=$([ $d = 1 ] && echo $dev1 || echo $dev2)
   sipp -sf "$here/register-device.xml" "${common[@]}" -p "$port" -m 1 -timeout 10s \
@@ -51,11 +54,13 @@ done
 cpu() { awk '{print $14+$15}' "/proc/$server/stat"; }          # utime+stime, clock ticks
 rss() { awk '/VmRSS/{print $2}' "/proc/$server/status"; }       # KiB
 # CPU seconds of this script's reaped children (the SIPp processes of the finished steps).
+# UDP datagrams the kernel dropped for a full receive buffer, machine-wide.
+drops() { awk '/^Udp:/ && $2 ~ /^[0-9]+$/ {print $6}' /proc/net/snmp; }
 # times must run in this shell (a $(...) subshell has no reaped children).
 reaped() { awk 'NR==2{split($1,u,/[ms]/); split($2,s,/[ms]/); printf "%.3f", u[1]*60+u[2]+s[1]*60+s[2]}' "$1"; }
 hz=$(getconf CLK_TCK)
 best=0
-printf '%6s %8s %8s %12s %12s %9s\n' rate calls failed "cpu/call" "sipp/call" "rss(MiB)"
+printf '%6s %8s %8s %12s %12s %9s %10s\n' rate calls failed "cpu/call" "sipp/call" "rss(MiB)" "udp drops"
 for r in $rates; do
   n=$((r * secs))
   sipp -sf "$here/uas.xml" "${common[@]}" -p $dev1 -m "$n" -timeout $((secs + 30))s \
@@ -63,7 +68,7 @@ for r in $rates; do
   sipp -sf "$here/uas-ring.xml" "${common[@]}" -p $dev2 -m "$n" -timeout $((secs + 30))s \
     -trace_stat -stf "$work/uas2.csv" -trace_err -error_file "$work/uas2.err" >/dev/null 2>&1 </dev/null & u2=$!
   sleep 0.3
-  c0=$(cpu); times >"$work/times0"
+  c0=$(cpu) d0=$(drops); times >"$work/times0"
   set +e
   sipp -sf "$here/uac.xml" "${common[@]}" -s bob -key domain convergo.test -r "$r" -m "$n" -l $((r * 3)) \
     -timeout $((secs + 30))s -trace_stat -stf "$work/uac.csv" -trace_err -error_file "$work/uac.err" "$sip" >/dev/null 2>&1 </dev/null & uac=$!
@@ -82,12 +87,12 @@ for r in $rates; do
   rc=$?
   wait $u1; r1=$?; wait $u2; r2=$?
   set -e
-  c1=$(cpu); times >"$work/times1"
+  c1=$(cpu) d1=$(drops); times >"$work/times1"
   failed=$(tail -1 "$work/uac.csv" | awk -F';' '{print $18}' 2>/dev/null || echo "?")
   percall=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$n" 'BEGIN{printf "%.0f µs", d / hz / n * 1e6}')
   # What the three SIPp processes used: the share of the machine left to the server.
   others=$(awk -v a="$(reaped "$work/times0")" -v b="$(reaped "$work/times1")" -v n="$n" 'BEGIN{printf "%.0f µs", (b - a) / n * 1e6}')
-  printf '%6s %8s %8s %12s %12s %9s\n' "$r" "$n" "${failed:-?}" "$percall" "$others" "$(( $(rss) / 1024 ))"
+  printf '%6s %8s %8s %12s %12s %9s %10s\n' "$r" "$n" "${failed:-?}" "$percall" "$others" "$(( $(rss) / 1024 ))" "$((d1 - d0))"
   if [ $rc -ne 0 ] || [ $r1 -ne 0 ] || [ $r2 -ne 0 ]; then
     echo "rate $r: failures (uac rc=$rc, device1 rc=$r1, device2 rc=$r2); stopping"
     for f in uac uas1 uas2; do  # SIPp's own account of what went wrong
