@@ -594,3 +594,28 @@ func TestLate2xxAfterCallEnded(t *testing.T) {
 		return acked && byed
 	})
 }
+
+// TestSilentLegEndsCall: a device that stops answering altogether (it
+// drops everything it receives, as behind a dead network path: nothing
+// comes back, not even an error) makes the re-INVITE relayed to it time
+// out (Timer B). The caller's re-INVITE gets
+// 408 and the call is hung up: BYE to the caller, the BYE to the device
+// given up after Timer F, nothing left behind.
+func TestSilentLegEndsCall(t *testing.T) {
+	e := newEnv(t, Config{})
+	d, caller := e.agent("dev1"), e.agent("alice")
+	e.devices(d)
+	u := e.answered(caller)
+	d.waitGot(sip.ACK, 1)
+	d.wpc.deaf.Store(true)
+	start := time.Now()
+	if res := u.do(sip.INVITE, callerSDP); res.StatusCode != 408 {
+		t.Fatalf("re-INVITE to a silent device answered %d, want 408", res.StatusCode)
+	}
+	if waited := time.Since(start); waited < testRequestTimeout/2 {
+		t.Fatalf("408 after %s: before the transaction could time out (%s)", waited, testRequestTimeout)
+	}
+	caller.waitGot(sip.BYE, 1)
+	waitFor(t, "the BYE to the silent device given up", func() bool { return e.b.Active() == 0 })
+	e.waitIdle()
+}

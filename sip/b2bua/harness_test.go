@@ -20,10 +20,17 @@ import (
 	"go.uber.org/zap"
 )
 
-// TestMain runs the tests with the production transaction wait, set
-// before any SIP traffic (sipgo's timers are unsynchronised variables).
+// testRequestTimeout replaces sipgo's 64·T1 (32 s) request timeouts
+// (Timers B and F) so that a leg that stops answering times out within a
+// test; no device in these tests takes longer than a few milliseconds.
+const testRequestTimeout = 2 * time.Second
+
+// TestMain runs the tests with the production transaction wait and
+// shorter request timeouts, set before any SIP traffic (sipgo's timers
+// are unsynchronised package variables).
 func TestMain(m *testing.M) {
 	csip.SetTransactionWait(csip.DefaultTransactionWait)
+	sip.Timer_B, sip.Timer_F = testRequestTimeout, testRequestTimeout
 	goleak.VerifyTestMain(m)
 }
 
@@ -189,6 +196,7 @@ type agent struct {
 	// transport is set for agents on a connection (tcp, tls, ws): their
 	// Contact carries it.
 	transport string
+	wpc       *wirePC // UDP agents: their socket
 
 	mu   sync.Mutex
 	reqs []*sip.Request // every request received (handler order)
@@ -251,6 +259,7 @@ func (e *env) newAgent(name string, quiet bool) *agent {
 	}
 	done := make(chan struct{})
 	wpc := &wirePC{PacketConn: pc, a: a}
+	a.wpc = wpc
 	go func() { defer close(done); _ = srv.ServeUDP(wpc) }()
 	// The client sends from the listener socket: wait until sipgo has it.
 	waitFor(e.t, name+" listening", func() bool {
@@ -279,6 +288,7 @@ type wirePC struct {
 	net.PacketConn
 	a    *agent
 	last atomic.Int64 // unix nanos of the last datagram read
+	deaf atomic.Bool  // drop every datagram read: the device is unreachable
 }
 
 // quiesce waits until nothing was read or written for 100ms (at most 2s):
@@ -299,6 +309,10 @@ func (w *wirePC) WriteTo(b []byte, addr net.Addr) (int, error) {
 func (w *wirePC) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, addr, err := w.PacketConn.ReadFrom(b)
 	w.last.Store(time.Now().UnixNano())
+	for err == nil && w.deaf.Load() {
+		n, addr, err = w.PacketConn.ReadFrom(b)
+		w.last.Store(time.Now().UnixNano())
+	}
 	if err == nil && n > 0 && !w.a.quietRecord && !strings.HasPrefix(string(b[:min(n, 8)]), "SIP/2.0") {
 		if i := strings.IndexByte(string(b[:min(n, 16)]), ' '); i > 0 {
 			w.a.mu.Lock()
