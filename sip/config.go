@@ -37,8 +37,10 @@ type Config struct {
 	MaxCallRate int `yaml:"max_call_rate"`
 	// MaxBodyBytes caps a request body; larger bodies get 413. Default 65536.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
-	// SocketBuffer is the UDP receive/send buffer size in bytes. Default 4 MiB
-	// (the kernel caps it at net.core.rmem_max unless run as root).
+	// SocketBuffer is the UDP receive/send buffer size in bytes. Default 4 MiB.
+	// Run as root it is granted in full (SO_RCVBUFFORCE); otherwise the
+	// kernel caps it at net.core.rmem_max/wmem_max and a warning at start
+	// says what was granted.
 	SocketBuffer int `yaml:"socket_buffer"`
 	// DrainTimeout bounds how long shutdown waits for in-flight handlers. Default 5s.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`

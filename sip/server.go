@@ -284,9 +284,16 @@ func (s *Server) listen(ctx context.Context) ([]func() error, []func() error, er
 				return closers, nil, fmt.Errorf("sip: listen udp %s: %w", l.Addr, err)
 			}
 			if uc, ok := pc.(*net.UDPConn); ok {
-				// Best effort: the kernel caps at rmem_max; a smaller buffer only means drops under load.
-				_ = uc.SetReadBuffer(s.cfg.SocketBuffer)
-				_ = uc.SetWriteBuffer(s.cfg.SocketBuffer)
+				// Best effort: a smaller buffer only means drops under bursts.
+				r, w := setSocketBuffers(uc, s.cfg.SocketBuffer)
+				lvl := zap.InfoLevel
+				if r > 0 && (r < s.cfg.SocketBuffer || w < s.cfg.SocketBuffer) {
+					lvl = zap.WarnLevel // not root and net.core.rmem_max/wmem_max lower
+				}
+				if ce := s.log.Check(lvl, "sip udp socket buffers"); ce != nil {
+					ce.Write(zap.String("addr", pc.LocalAddr().String()), zap.Int("asked", s.cfg.SocketBuffer),
+						zap.Int("read", r), zap.Int("write", w))
+				}
 			}
 			closers = append(closers, pc.Close)
 			s.addBound(l.Transport, pc.LocalAddr().String())

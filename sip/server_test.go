@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // testTransactionWait is this package's sipgo transaction wait, set before
@@ -536,5 +539,40 @@ func TestTransactionWait(t *testing.T) {
 	time.Sleep(testTransactionWait + 500*time.Millisecond)
 	if got := send(t); got != 2 {
 		t.Fatalf("same request after the wait: handler ran %d times, want 2 (the transaction is gone)", got)
+	}
+}
+
+// TestUDPSocketBuffers: the UDP listener asks for socket_buffer beyond
+// net.core.rmem_max. Root is granted all of it (SO_RCVBUFFORCE); anyone
+// else gets the kernel's cap and a warning saying so.
+func TestUDPSocketBuffers(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Skipf("no /proc/sys/net/core/rmem_max: %v", err) // not Linux
+	}
+	limit, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	ask := 2*limit + 4096
+	core, logs := observer.New(zap.InfoLevel)
+	s, err := New(Config{Listen: []string{"udp:127.0.0.1:0"}, SocketBuffer: ask}.WithDefaults(), zap.New(core), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-s.Ready()
+	entries := logs.FilterMessage("sip udp socket buffers").All()
+	if len(entries) != 1 {
+		t.Fatalf("%d socket buffer log entries, want 1", len(entries))
+	}
+	f := entries[0].ContextMap()
+	read, write := int(f["read"].(int64)), int(f["write"].(int64))
+	if os.Geteuid() == 0 {
+		if read < ask || write < ask || entries[0].Level != zap.InfoLevel {
+			t.Errorf("as root: granted read %d write %d (%s), want ≥ %d", read, write, entries[0].Level, ask)
+		}
+	} else if read > limit || entries[0].Level != zap.WarnLevel {
+		t.Errorf("not root: granted read %d (%s), want ≤ rmem_max %d and a warning", read, entries[0].Level, limit)
 	}
 }
