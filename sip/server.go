@@ -51,11 +51,13 @@ type Server struct {
 	started  atomic.Bool
 	draining atomic.Bool
 	ready    chan struct{}
+	stray    atomic.Pointer[func(*sip.Response)]
 }
 
 // New builds a Server from cfg (defaults applied). reg receives the SIP
 // metrics; it must not be nil.
 func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error) {
+	s := &Server{}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sip: config: %w", err)
@@ -81,7 +83,12 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 			// RFC 3261 §18.1.2: a response matching no transaction is
 			// dropped. sipgo's default logs each one through the global
 			// slog logger: a per-packet log line.
-			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) { m.strays.Inc() })),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(res *sip.Response) {
+				m.strays.Inc()
+				if f := s.stray.Load(); f != nil {
+					(*f)(res)
+				}
+			})),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger)),
 	}
 	if tlsConf != nil {
@@ -96,17 +103,25 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 		_ = ua.Close()
 		return nil, fmt.Errorf("sip: new server: %w", err)
 	}
-	return &Server{
-		cfg:      cfg,
-		log:      log,
-		ua:       ua,
-		srv:      srv,
-		metrics:  m,
-		handlers: make(map[sip.RequestMethod]Handler),
-		inflight: make(chan struct{}, cfg.MaxInflight),
-		calls:    newRateGate(cfg.MaxCallRate),
-		ready:    make(chan struct{}),
-	}, nil
+	s.cfg, s.log, s.ua, s.srv, s.metrics = cfg, log, ua, srv, m
+	s.handlers = make(map[sip.RequestMethod]Handler)
+	s.inflight = make(chan struct{}, cfg.MaxInflight)
+	s.calls = newRateGate(cfg.MaxCallRate)
+	s.ready = make(chan struct{})
+	return s, nil
+}
+
+// OnStrayResponse installs f for responses that match no client
+// transaction (a retransmission after the transaction ended, or a
+// response to nothing we sent); they are counted and otherwise dropped
+// (RFC 3261 §18.1.2). f runs on sipgo's goroutine for the message and
+// must not block. Safe to call at any time; nil removes it.
+func (s *Server) OnStrayResponse(f func(*sip.Response)) {
+	if f == nil {
+		s.stray.Store(nil)
+		return
+	}
+	s.stray.Store(&f)
 }
 
 // sipgoLogger bridges sipgo's slog output to zap at warn level and above,

@@ -179,6 +179,7 @@ func serve(ctx context.Context, cfg Config, e env) error {
 		return fmt.Errorf("call log: %w", err)
 	}
 	calls.OnAnswered(calllog.answered)
+	sipSrv.OnStrayResponse(calls.OnStrayResponse)
 
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {

@@ -214,7 +214,14 @@ func (c *call) watch(tx sip.ClientTransaction, kill <-chan struct{}, onRes func(
 				c.post(func() { onRes(res) })
 			}
 			if res.StatusCode >= 200 {
-				if !tx.(interface{ Origin() *sip.Request }).Origin().IsInvite() {
+				origin := tx.(interface{ Origin() *sip.Request }).Origin()
+				if origin.IsInvite() && res.StatusCode >= 300 && origin.Transport() == "UDP" {
+					// sipgo has sent the ACK; retransmissions of this final
+					// are re-ACKed by strayAcks, at once.
+					c.s.keepAck(origin, res)
+					tx.Terminate()
+				}
+				if !origin.IsInvite() {
 					// Timer K only absorbs retransmitted finals (RFC 3261
 					// §17.1.2.2), which the transaction layer drops as
 					// strays just the same; sipgo would hold the request

@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -356,6 +357,35 @@ func TestCallLimit(t *testing.T) {
 	first.cancel()
 	if res, _ := first.finalResponse(); res.StatusCode != 487 {
 		t.Fatalf("first call final %d, want 487", res.StatusCode)
+	}
+	e.waitIdle()
+}
+
+// TestRetransmittedFinalReACKedAtOnce: our ACK to a device's 486 is lost;
+// the device retransmits the 486 and gets the ACK again at once (RFC 3261
+// §17.1.1.2), from strayAcks since the transaction ended at the first 486.
+// (sipgo's own transaction would wait T2, 4 s, the device meanwhile
+// retransmitting three more times.) Nothing is held once it expires.
+func TestRetransmittedFinalReACKedAtOnce(t *testing.T) {
+	e := newEnv(t, Config{})
+	d, caller := e.agent("dev1"), e.agent("alice")
+	d.handle(reject(486), nil)
+	d.wpc.dropAcks.Store(1)
+	e.devices(d)
+	res, _ := e.call(caller, callerSDP).finalResponse()
+	if res.StatusCode != 486 {
+		t.Fatalf("final = %d, want 486", res.StatusCode)
+	}
+	waitFor(t, "an ACK through to the device", func() bool { return slices.Contains(d.wireMethods(), "ACK") })
+	if n := d.wpc.finals.Load(); n != 2 {
+		t.Errorf("device sent its 486 %d times before an ACK got through, want 2 (the first ACK was lost)", n)
+	}
+	if e.b.strays.len() != 1 {
+		t.Errorf("%d ACKs kept for retransmissions, want 1", e.b.strays.len())
+	}
+	e.b.strays.sweep(time.Now().Add(sip.Timer_D))
+	if e.b.strays.len() != 0 {
+		t.Errorf("%d ACKs kept after Timer D, want 0", e.b.strays.len())
 	}
 	e.waitIdle()
 }

@@ -108,6 +108,7 @@ func newEnvSIP(t testing.TB, sc csip.Config, cfg Config, anchor Anchor, cls Clas
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	srv.OnStrayResponse(e.b.OnStrayResponse)
 	for m, h := range e.b.Handlers() {
 		if err := srv.Handle(m, h); err != nil {
 			t.Fatalf("Handle %s: %v", m, err)
@@ -289,6 +290,10 @@ type wirePC struct {
 	a    *agent
 	last atomic.Int64 // unix nanos of the last datagram read
 	deaf atomic.Bool  // drop every datagram read: the device is unreachable
+	// dropAcks drops this many ACKs read (a lossy path); finals counts the
+	// final responses (status ≥ 300) written, retransmissions included.
+	dropAcks atomic.Int32
+	finals   atomic.Int32
 }
 
 // quiesce waits until nothing was read or written for 100ms (at most 2s):
@@ -301,15 +306,31 @@ func (w *wirePC) quiesce() {
 	}
 }
 
+// dropAck takes one from dropAcks, if any is left.
+func (w *wirePC) dropAck() bool {
+	for {
+		n := w.dropAcks.Load()
+		if n <= 0 {
+			return false
+		}
+		if w.dropAcks.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
 func (w *wirePC) WriteTo(b []byte, addr net.Addr) (int, error) {
 	w.last.Store(time.Now().UnixNano())
+	if len(b) > 12 && string(b[:8]) == "SIP/2.0 " && b[8] >= '3' {
+		w.finals.Add(1)
+	}
 	return w.PacketConn.WriteTo(b, addr)
 }
 
 func (w *wirePC) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, addr, err := w.PacketConn.ReadFrom(b)
 	w.last.Store(time.Now().UnixNano())
-	for err == nil && w.deaf.Load() {
+	for err == nil && (w.deaf.Load() || (n > 4 && string(b[:4]) == "ACK " && w.dropAck())) {
 		n, addr, err = w.PacketConn.ReadFrom(b)
 		w.last.Store(time.Now().UnixNano())
 	}

@@ -50,6 +50,7 @@ type Server struct {
 
 	calls    *registry
 	index    *dialogIndex
+	strays   strayAcks
 	bound    atomic.Pointer[binding]
 	answered atomic.Pointer[AnsweredFunc]
 
@@ -276,6 +277,7 @@ func (s *Server) Run(ctx context.Context) error {
 			for _, c := range s.calls.olderThan(time.Now().Add(-s.cfg.MaxAge)) {
 				c.post(c.expire)
 			}
+			s.strays.sweep(time.Now())
 		case <-ctx.Done():
 			s.shutdown()
 			return nil

@@ -68,3 +68,27 @@ func Cancel(inv *sip.Request, reason sip.Header) *sip.Request {
 	c.SetBody(nil)
 	return c
 }
+
+// AckNon2xx builds the ACK of a non-2xx final response res to a sent
+// INVITE inv (RFC 3261 §17.1.1.3), as its client transaction would: the
+// INVITE's Request-URI, top Via (so the same branch), Route set, From,
+// Call-ID and CSeq number, the response's To (with its tag), sent the
+// same way as the INVITE.
+func AckNon2xx(inv *sip.Request, res *sip.Response) *sip.Request {
+	a := sip.NewRequest(sip.ACK, *inv.Recipient.Clone())
+	a.AppendHeader(sip.HeaderClone(inv.Via()))
+	for _, r := range Headers(inv, "Route") {
+		a.AppendHeader(sip.HeaderClone(r))
+	}
+	mf := sip.MaxForwardsHeader(70)
+	a.AppendHeader(&mf)
+	a.AppendHeader(sip.HeaderClone(inv.From()))
+	a.AppendHeader(sip.HeaderClone(res.To()))
+	a.AppendHeader(sip.HeaderClone(inv.CallID()))
+	a.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.ACK})
+	a.SetTransport(inv.Transport())
+	a.SetDestination(inv.Destination())
+	a.Laddr = inv.Laddr
+	a.SetBody(nil)
+	return a
+}

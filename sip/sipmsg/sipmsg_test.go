@@ -111,3 +111,37 @@ func TestHeaderLookup(t *testing.T) {
 		t.Errorf("Header allocates %v times per lookup, want 0", n)
 	}
 }
+
+func TestAckNon2xx(t *testing.T) {
+	raw := "INVITE sip:bob@192.0.2.7:5070 SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-inv1\r\n" +
+		"Route: <sip:p1@192.0.2.2;lr>\r\n" +
+		"From: <sip:alice@x>;tag=a1\r\nTo: <sip:bob@x>\r\nCall-ID: c1\r\nCSeq: 7 INVITE\r\n" +
+		"Max-Forwards: 69\r\nContent-Type: application/sdp\r\nContent-Length: 3\r\n\r\nv=0"
+	msg, err := sip.ParseMessage([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := msg.(*sip.Request)
+	inv.SetDestination("192.0.2.2:5060")
+	res := sip.NewResponseFromRequest(inv, 487, "Request Terminated", nil)
+	res.To().Params.Add("tag", "b9")
+	a := AckNon2xx(inv, res)
+	checks := []struct{ name, got, want string }{
+		{"request line", a.StartLine(), "ACK sip:bob@192.0.2.7:5070 SIP/2.0"},
+		{"via (same branch)", a.Via().Value(), inv.Via().Value()},
+		{"cseq", a.CSeq().Value(), "7 ACK"},
+		{"to carries the response's tag", a.To().Value(), "<sip:bob@x>;tag=b9"},
+		{"from", a.From().Value(), inv.From().Value()},
+		{"route", Header(a, "Route").Value(), "<sip:p1@192.0.2.2;lr>"},
+		{"destination", a.Destination(), "192.0.2.2:5060"},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s = %q, want %q", ck.name, ck.got, ck.want)
+		}
+	}
+	if len(a.Body()) != 0 || len(Headers(a, "Via")) != 1 {
+		t.Errorf("ACK has a body or more than the top Via")
+	}
+}
