@@ -205,7 +205,7 @@ func newCall(s *Server, req *sip.Request, tx sip.ServerTransaction, route Route,
 	from, to := req.From(), req.To()
 	c := &call{
 		s:       s,
-		id:      sip.GenerateTagN(16),
+		id:      newTag(),
 		created: time.Now(),
 		stopped: make(chan struct{}),
 		aReq:    req,
@@ -217,7 +217,7 @@ func newCall(s *Server, req *sip.Request, tx sip.ServerTransaction, route Route,
 	a := &leg{name: "a"}
 	a.callID = req.CallID().Value()
 	a.local = sip.FromHeader{DisplayName: to.DisplayName, Address: *to.Address.Clone(),
-		Params: sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(16)}}}
+		Params: sip.HeaderParams{{K: "tag", V: newTag()}}}
 	a.remote = sip.ToHeader{DisplayName: from.DisplayName, Address: *from.Address.Clone(), Params: from.Params.Clone()}
 	a.remoteTarget = *req.Contact().Address.Clone()
 	a.routeSet = routeSet(req, "Record-Route", false) // UAS: in order (RFC 3261 §12.1.1)
@@ -230,9 +230,9 @@ func newCall(s *Server, req *sip.Request, tx sip.ServerTransaction, route Route,
 	c.legs = make([]*leg, len(targets))
 	for i, t := range targets {
 		b := &leg{name: forkName(i + 1), idx: i + 1, target: t, kill: make(chan struct{})}
-		b.callID = sip.GenerateTagN(24)
+		b.callID = newCallID()
 		b.local = sip.FromHeader{DisplayName: from.DisplayName, Address: *from.Address.Clone(),
-			Params: sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(16)}}}
+			Params: sip.HeaderParams{{K: "tag", V: newTag()}}}
 		b.remote = sip.ToHeader{DisplayName: to.DisplayName, Address: *to.Address.Clone()}
 		b.remoteTarget = t.uri
 		b.routeSet = t.route
