@@ -22,9 +22,10 @@ const (
 // (responses, in-dialog requests, CANCEL, timers) are closures queued with
 // post and run one at a time by at most one goroutine, one of the Server's
 // runners (see dispatch), until the queue is empty. So no two events ever
-// race on the call's fields, and an idle call holds no goroutine. Network sends happen
-// inside events (in order, which keeps ACK before BYE on the wire); waiting
-// for responses happens in watcher goroutines (spawn) that post back.
+// race on the call's fields, and an idle call holds no goroutine. Network
+// sends happen inside events (in order, which keeps ACK before BYE on the
+// wire); waiting for responses happens in watcher goroutines (spawn) that
+// post back.
 type call struct {
 	s       *Server
 	ref     *callRef // what sipgo callbacks hold; cleared when the call finishes
