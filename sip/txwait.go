@@ -18,9 +18,10 @@ const DefaultTransactionWait = 5 * time.Second
 // transaction holds its request and last response that long, so the live
 // heap grows with call rate × wait (about 12 KB per call: 2,000 calls/s
 // for 32 s held ~800 MB). After the wait a retransmission is handled
-// like a new message: a retransmitted BYE gets 481, a retransmitted 2xx or
-// 487 is dropped as stray. Timer K (T4, 5 s) and the request timeouts
-// (Timers B, F, H) are unchanged.
+// like a new message: a retransmitted BYE gets 481, a retransmitted final
+// response goes to the stray handler (Server.OnStrayResponse; the b2bua
+// re-ACKs its forks' non-2xx finals there). Timer K (T4, 5 s) and the
+// request timeouts (Timers B, F, H) are unchanged.
 //
 // sipgo keeps its timers in package variables without locking: call this
 // once at process start, before any SIP traffic (main, or a TestMain).
