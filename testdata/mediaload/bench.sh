@@ -22,10 +22,12 @@ rate=${RATE:-200}
 work=$(mktemp -d)
 pids=()
 restore=()
+# shellcheck source=../lib/sockbuf.sh
+. "$here/../lib/sockbuf.sh"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  for r in "${restore[@]}"; do sysctl -qw "$r" >/dev/null 2>&1 || true; done
+  restore_socket_buffer_caps
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -33,19 +35,7 @@ trap cleanup EXIT
 # The tool's two media sockets each take 50,000 packets/s at 1,000 calls; it
 # asks for 8 MiB buffers, which the kernel caps at rmem_max/wmem_max. As
 # root, raise the caps for this run only (restored on exit).
-want=$((8 << 20))
-if [ "$(id -u)" = 0 ]; then
-  for k in net.core.rmem_max net.core.wmem_max; do
-    cur=$(sysctl -n "$k")
-    if [ "$cur" -lt "$want" ]; then
-      restore+=("$k=$cur")
-      sysctl -qw "$k=$want"
-      echo "running as root: raised $k from $cur to $want for this run (restored on exit)"
-    fi
-  done
-else
-  echo "not root: net.core.rmem_max=$(sysctl -n net.core.rmem_max) left as it is (the tool's socket buffers are capped there)"
-fi
+raise_socket_buffer_caps $((8 << 20)) "the tool's socket buffers are"
 
 sip=127.0.0.1:35060 http=127.0.0.1:38080
 export CONVERGO_STORE_BOLT_PATH="$work/convergo.db" CONVERGO_AUTH_AUTO_KEY_FILE="$work/jwt.pem"

@@ -22,10 +22,12 @@ secs=${SECONDS_PER_STEP:-10}
 work=$(mktemp -d)
 pids=()
 restore=()
+# shellcheck source=../lib/sockbuf.sh
+. "$here/../lib/sockbuf.sh"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  for r in "${restore[@]}"; do sysctl -qw "$r" >/dev/null 2>&1 || true; done
+  restore_socket_buffer_caps
   [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -34,19 +36,7 @@ trap cleanup EXIT
 # caps at net.core.rmem_max/wmem_max (212,992 bytes on a stock Debian). As
 # root, raise the caps for this run only (restored on exit); the server
 # itself is granted its socket_buffer as root whatever the caps.
-want=$((4 << 20))
-if [ "$(id -u)" = 0 ]; then
-  for k in net.core.rmem_max net.core.wmem_max; do
-    cur=$(sysctl -n "$k")
-    if [ "$cur" -lt "$want" ]; then
-      restore+=("$k=$cur")
-      sysctl -qw "$k=$want"
-      echo "running as root: raised $k from $cur to $want for this run (restored on exit)"
-    fi
-  done
-else
-  echo "not root: net.core.rmem_max=$(sysctl -n net.core.rmem_max) left as it is (SIPp's socket buffers are capped there)"
-fi
+raise_socket_buffer_caps $((4 << 20)) "SIPp's socket buffers are"
 
 base=${PORT_BASE:-25000}
 sip=127.0.0.1:$((base + 60)) http=127.0.0.1:$((base + 3080)) dev1=$((base + 71)) dev2=$((base + 72))
