@@ -26,7 +26,9 @@ func TestSplitList(t *testing.T) {
 	}
 }
 
-func TestCancel(t *testing.T) {
+// sentInvite is an INVITE as sent through two proxies to 192.0.2.2.
+func sentInvite(t *testing.T) *sip.Request {
+	t.Helper()
 	raw := "INVITE sip:bob@192.0.2.7:5070 SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-inv1\r\n" +
 		"Route: <sip:p1@192.0.2.2;lr>\r\nRoute: <sip:p2@192.0.2.3;lr>\r\n" +
@@ -38,6 +40,11 @@ func TestCancel(t *testing.T) {
 	}
 	inv := msg.(*sip.Request)
 	inv.SetDestination("192.0.2.2:5060")
+	return inv
+}
+
+func TestCancel(t *testing.T) {
+	inv := sentInvite(t)
 	c := Cancel(inv, sip.NewHeader("Reason", `SIP;cause=200;text="Call completed elsewhere"`))
 	checks := []struct{ name, got, want string }{
 		{"request line", c.StartLine(), "CANCEL sip:bob@192.0.2.7:5070 SIP/2.0"},
@@ -113,17 +120,7 @@ func TestHeaderLookup(t *testing.T) {
 }
 
 func TestAckNon2xx(t *testing.T) {
-	raw := "INVITE sip:bob@192.0.2.7:5070 SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-inv1\r\n" +
-		"Route: <sip:p1@192.0.2.2;lr>\r\n" +
-		"From: <sip:alice@x>;tag=a1\r\nTo: <sip:bob@x>\r\nCall-ID: c1\r\nCSeq: 7 INVITE\r\n" +
-		"Max-Forwards: 69\r\nContent-Type: application/sdp\r\nContent-Length: 3\r\n\r\nv=0"
-	msg, err := sip.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv := msg.(*sip.Request)
-	inv.SetDestination("192.0.2.2:5060")
+	inv := sentInvite(t)
 	res := sip.NewResponseFromRequest(inv, 487, "Request Terminated", nil)
 	res.To().Params.Add("tag", "b9")
 	a := AckNon2xx(inv, res)
@@ -140,6 +137,9 @@ func TestAckNon2xx(t *testing.T) {
 		if ck.got != ck.want {
 			t.Errorf("%s = %q, want %q", ck.name, ck.got, ck.want)
 		}
+	}
+	if n := len(Headers(a, "Route")); n != 2 {
+		t.Errorf("routes = %d, want 2", n)
 	}
 	if len(a.Body()) != 0 || len(Headers(a, "Via")) != 1 {
 		t.Errorf("ACK has a body or more than the top Via")
