@@ -46,6 +46,11 @@ type Config struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// RetryAfter is the Retry-After sent with 503 while overloaded or draining. Default 5s.
 	RetryAfter time.Duration `yaml:"retry_after"`
+	// SendTimeout bounds each write on a TCP, TLS, WS or WSS connection a
+	// peer opened to us: a peer that stops reading gets its write failed
+	// (a transport error for that transaction) instead of blocking it for
+	// good. Default 10s, Kamailio's tcp_send_timeout.
+	SendTimeout time.Duration `yaml:"send_timeout"`
 	// TransactionWait is how long a finished transaction stays to absorb
 	// retransmissions (Timers D, J, L, M; see SetTransactionWait). Default
 	// 5s, like Kamailio's tm wait timer; 32s is RFC 3261's value for UDP and
@@ -94,6 +99,9 @@ func (c Config) WithDefaults() Config {
 	if c.TransactionWait == 0 {
 		c.TransactionWait = DefaultTransactionWait
 	}
+	if c.SendTimeout == 0 {
+		c.SendTimeout = 10 * time.Second
+	}
 	return c
 }
 
@@ -138,6 +146,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryAfter < 0 {
 		errs = append(errs, fmt.Errorf("retry_after: %s: must not be negative", c.RetryAfter))
+	}
+	if c.SendTimeout < 0 {
+		errs = append(errs, fmt.Errorf("send_timeout: %s: must not be negative", c.SendTimeout))
 	}
 	if c.TransactionWait != 0 && (c.TransactionWait < time.Second || c.TransactionWait > 32*time.Second) {
 		errs = append(errs, fmt.Errorf("transaction_wait: %s: must be between 1s and 32s", c.TransactionWait))

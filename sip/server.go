@@ -320,6 +320,7 @@ func (s *Server) listen(ctx context.Context) ([]func() error, []func() error, er
 			}
 			closers = append(closers, ln.Close)
 			s.addBound(l.Transport, ln.Addr().String())
+			ln = sendTimeoutListener{Listener: ln, d: s.cfg.SendTimeout} // under TLS: bounds its writes too
 			var serve func(net.Listener) error
 			switch l.Transport {
 			case "tcp":

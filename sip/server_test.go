@@ -349,8 +349,9 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate() = nil, want errors")
 	}
-	err = errors.Join(err, Config{TransactionWait: 40 * time.Second}.Validate())
-	for _, want := range []string{`listen[1]: "udp:abc": missing port`, "tls_cert:", "max_inflight: -1", "transaction_wait: 40s: must be between 1s and 32s"} {
+	err = errors.Join(err, Config{TransactionWait: 40 * time.Second, SendTimeout: -time.Second}.Validate())
+	for _, want := range []string{`listen[1]: "udp:abc": missing port`, "tls_cert:", "max_inflight: -1",
+		"transaction_wait: 40s: must be between 1s and 32s", "send_timeout: -1s: must not be negative"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, missing %q", err, want)
 		}
