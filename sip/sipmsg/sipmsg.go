@@ -48,25 +48,10 @@ func Values(hs []sip.Header) []string {
 // and CSeq number, sent the same way (transport, destination, local
 // address). reason, when not nil, is added (RFC 3326).
 func Cancel(inv *sip.Request, reason sip.Header) *sip.Request {
-	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
-	c.AppendHeader(sip.HeaderClone(inv.Via()))
-	for _, r := range Headers(inv, "Route") {
-		c.AppendHeader(sip.HeaderClone(r))
+	if reason == nil {
+		return inInviteTransaction(sip.CANCEL, inv, inv.To())
 	}
-	mf := sip.MaxForwardsHeader(70)
-	c.AppendHeader(&mf)
-	c.AppendHeader(sip.HeaderClone(inv.From()))
-	c.AppendHeader(sip.HeaderClone(inv.To()))
-	c.AppendHeader(sip.HeaderClone(inv.CallID()))
-	c.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
-	if reason != nil {
-		c.AppendHeader(reason)
-	}
-	c.SetTransport(inv.Transport())
-	c.SetDestination(inv.Destination())
-	c.Laddr = inv.Laddr
-	c.SetBody(nil)
-	return c
+	return inInviteTransaction(sip.CANCEL, inv, inv.To(), reason)
 }
 
 // AckNon2xx builds the ACK of a non-2xx final response res to a sent
@@ -75,20 +60,31 @@ func Cancel(inv *sip.Request, reason sip.Header) *sip.Request {
 // Call-ID and CSeq number, the response's To (with its tag), sent the
 // same way as the INVITE.
 func AckNon2xx(inv *sip.Request, res *sip.Response) *sip.Request {
-	a := sip.NewRequest(sip.ACK, *inv.Recipient.Clone())
-	a.AppendHeader(sip.HeaderClone(inv.Via()))
-	for _, r := range Headers(inv, "Route") {
-		a.AppendHeader(sip.HeaderClone(r))
+	return inInviteTransaction(sip.ACK, inv, res.To())
+}
+
+// inInviteTransaction builds a method request that belongs to inv's
+// transaction (CANCEL, ACK of a non-2xx): inv's Request-URI, top Via,
+// Route set, From, Call-ID and CSeq number, the given To, then extra; sent
+// the way inv was, without a body.
+func inInviteTransaction(method sip.RequestMethod, inv *sip.Request, to *sip.ToHeader, extra ...sip.Header) *sip.Request {
+	r := sip.NewRequest(method, *inv.Recipient.Clone())
+	r.AppendHeader(sip.HeaderClone(inv.Via()))
+	for _, h := range Headers(inv, "Route") {
+		r.AppendHeader(sip.HeaderClone(h))
 	}
 	mf := sip.MaxForwardsHeader(70)
-	a.AppendHeader(&mf)
-	a.AppendHeader(sip.HeaderClone(inv.From()))
-	a.AppendHeader(sip.HeaderClone(res.To()))
-	a.AppendHeader(sip.HeaderClone(inv.CallID()))
-	a.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.ACK})
-	a.SetTransport(inv.Transport())
-	a.SetDestination(inv.Destination())
-	a.Laddr = inv.Laddr
-	a.SetBody(nil)
-	return a
+	r.AppendHeader(&mf)
+	r.AppendHeader(sip.HeaderClone(inv.From()))
+	r.AppendHeader(sip.HeaderClone(to))
+	r.AppendHeader(sip.HeaderClone(inv.CallID()))
+	r.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: method})
+	for _, h := range extra {
+		r.AppendHeader(h)
+	}
+	r.SetTransport(inv.Transport())
+	r.SetDestination(inv.Destination())
+	r.Laddr = inv.Laddr
+	r.SetBody(nil)
+	return r
 }
