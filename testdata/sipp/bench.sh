@@ -13,6 +13,10 @@
 # MEDIA_MODE (default passthrough) is media.mode: this bench measures call
 # signalling, like a forking proxy without media; MEDIA_MODE=relay anchors
 # every call's SDP on the relay too (port pairs per fork; widen the range).
+# TARGET=kamailio runs the same steps against Kamailio as a stateful forking
+# proxy (kamailio-bench.cfg; apt-get install kamailio), issue 4's yardstick,
+# so the two can be compared on the same machine at the same moment; CPU and
+# memory are then summed over Kamailio's processes (memory as PSS).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -49,10 +53,26 @@ export CONVERGO_SIP_DOMAIN=convergo.test CONVERGO_AUTH_DIGEST_ALGORITHMS=MD5,SHA
 # The load generator stands where the S-CSCF would: a trusted peer, so calls need no Digest.
 export CONVERGO_ISC_TRUSTED_PEERS=127.0.0.1 CONVERGO_SIP_MAX_INFLIGHT=20000
 export CONVERGO_MEDIA_MODE=${MEDIA_MODE:-passthrough} CONVERGO_MEDIA_PORT_MIN=30000 CONVERGO_MEDIA_PORT_MAX=59999
-printf 'bench-secret-1\n' | "$bin" user add -id bob -identity sip:bob@convergo.test -password-stdin >/dev/null
-env ${SERVER_ENV:-} "$bin" serve >"$work/server.log" 2>&1 &
-server=$!; pids+=("$server")
-for _ in $(seq 50); do curl -fsS "http://$http/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+target=${TARGET:-convergo}
+case $target in
+convergo)
+  printf 'bench-secret-1\n' | "$bin" user add -id bob -identity sip:bob@convergo.test -password-stdin >/dev/null
+  env ${SERVER_ENV:-} "$bin" serve >"$work/server.log" 2>&1 &
+  server=$!; pids+=("$server")
+  for _ in $(seq 50); do curl -fsS "http://$http/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  ;;
+kamailio)
+  command -v kamailio >/dev/null || { echo "TARGET=kamailio needs kamailio (apt-get install kamailio)" >&2; exit 1; }
+  [ -z "$profdir" ] || echo "PROFILE_DIR applies to convergo only" >&2
+  profdir=
+  # -DD: stay in the foreground (its workers are children of $server).
+  kamailio -DD -E -f "$here/kamailio-bench.cfg" -A 'BENCH_PASSWORD="bench-secret-1"' -l "udp:$sip" \
+    -m 1024 -M 32 -Y "$work" -P "$work/kamailio.pid" >"$work/server.log" 2>&1 &
+  server=$!; pids+=("$server")
+  for _ in $(seq 50); do ss -Hlun "sport = :$((base + 60))" | grep -q . && break; sleep 0.1; done
+  ;;
+*) echo "TARGET must be convergo or kamailio" >&2; exit 1 ;;
+esac
 
 # -buff_size: SIPp's own UDP buffers default to 64 KiB and overflow in bursts
 # (ss -uamn shows the drops on its sockets, not the server's); the load
@@ -65,8 +85,10 @@ for d in 1 2; do
     -key instance "urn:uuid:00000000-0000-4000-8000-00000000000$d" "$sip" >/dev/null 2>&1 </dev/null
 done
 
-cpu() { awk '{print $14+$15}' "/proc/$server/stat"; }          # utime+stime, clock ticks
-rss() { awk '/VmRSS/{print $2}' "/proc/$server/status"; }       # KiB
+# The server's processes: convergo is one, Kamailio forks its workers.
+procs() { echo "$server"; pgrep -P "$server" || true; }
+cpu() { for p in $(procs); do awk '{print $14+$15}' "/proc/$p/stat"; done | awk '{s+=$1} END{print s}'; }  # utime+stime, ticks
+rss() { for p in $(procs); do awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup"; done | awk '{s+=$1} END{print s}'; }  # KiB
 # CPU seconds of this script's reaped children (the SIPp processes of the finished steps).
 # UDP datagrams the kernel dropped for a full receive buffer, machine-wide.
 drops() { awk '/^Udp:/ && $2 ~ /^[0-9]+$/ {print $6}' /proc/net/snmp; }
@@ -116,5 +138,5 @@ for r in $rates; do
   fi
   best=$r
 done
-echo "highest rate with zero failed calls: $best calls/s (two-device callee, one CANCELled per call)"
+echo "$target: highest rate with zero failed calls: $best calls/s (two-device callee, one CANCELled per call)"
 kill -TERM "$server"; wait "$server" || true
