@@ -134,17 +134,17 @@ func TestSuggestions(t *testing.T) {
 		// Calls and messages with bob, who is a user, but not saved.
 		now := time.Now()
 		for i := range 3 {
-			if err := e.svc.RecordPeerInteraction(t.Context(), "alice", "tel:+8613900139000", now.Add(-time.Duration(i)*time.Hour)); err != nil {
+			if err := e.svc.RecordPeerInteraction(t.Context(), "alice", "tel:+8613900139000", now.Add(-time.Duration(i)*time.Hour), 1); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// And with a number that is nobody on convergo: never suggested.
 		for range 5 {
-			if err := e.svc.RecordPeerInteraction(t.Context(), "alice", "tel:+12025550143", now); err != nil {
+			if err := e.svc.RecordPeerInteraction(t.Context(), "alice", "tel:+12025550143", now, 1); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := e.svc.RecordPeerInteraction(t.Context(), "alice", "mailto:x@y", now); err == nil {
+		if err := e.svc.RecordPeerInteraction(t.Context(), "alice", "mailto:x@y", now, 1); err == nil {
 			t.Fatal("RecordPeerInteraction accepted a mailto: URI")
 		}
 		var sr addressbook.SuggestionsResponse

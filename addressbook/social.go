@@ -106,7 +106,7 @@ func (s *Service) handleInteraction(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	rec, err := s.record(r.Context(), user, id, req.At)
+	rec, err := s.record(r.Context(), user, id, req.At, 1)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -122,13 +122,13 @@ func (s *Service) handleInteraction(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, InteractionResponse{ID: id, Count: rec.Count, Score: score, Frequent: score >= frequentScore})
 }
 
-// record stores one interaction under key and applies it to the cached book.
-func (s *Service) record(ctx context.Context, user, key string, at time.Time) (store.Interaction, error) {
+// record stores n interactions under key and applies them to the cached book.
+func (s *Service) record(ctx context.Context, user, key string, at time.Time, n int) (store.Interaction, error) {
 	now := s.now()
 	if at.IsZero() || at.After(now) {
 		at = now
 	}
-	rec, err := s.contacts.RecordInteraction(ctx, user, key, at, halfLife, interactionKeys)
+	rec, err := s.contacts.RecordInteraction(ctx, user, key, at, n, halfLife, interactionKeys)
 	if err != nil {
 		return rec, fmt.Errorf("addressbook: record interaction of %s: %w", user, err)
 	}
@@ -138,16 +138,16 @@ func (s *Service) record(ctx context.Context, user, key string, at time.Time) (s
 	return rec, nil
 }
 
-// RecordPeerInteraction records a call or message between user and peer,
-// a sip:, sips: or tel: URI (saved or not): it feeds the "frequent" tag
-// and the suggestions. The calling and messaging domains call it through
-// cmd/convergo once they exist. It is safe for concurrent use.
-func (s *Service) RecordPeerInteraction(ctx context.Context, user, peer string, at time.Time) error {
+// RecordPeerInteraction records n (at least 1) calls or messages at time
+// at between user and peer, a sip:, sips: or tel: URI (saved or not): it
+// feeds the "frequent" tag and the suggestions. The calling and messaging
+// domains call it through cmd/convergo. It is safe for concurrent use.
+func (s *Service) RecordPeerInteraction(ctx context.Context, user, peer string, at time.Time, n int) error {
 	key := canonicalPeer(peer, s.phones)
 	if key == "" {
 		return fmt.Errorf("addressbook: %q is not a sip:, sips: or tel: URI", peer)
 	}
-	_, err := s.record(ctx, user, key, at)
+	_, err := s.record(ctx, user, key, at, n)
 	return err
 }
 

@@ -47,11 +47,11 @@ type Contacts interface {
 	// (ErrConflict, ErrNotFound likewise). limit > 0 caps the live contacts
 	// after the call (ErrContactLimit). Errors name the ID that failed.
 	Apply(ctx context.Context, user string, ops []ContactOp, limit int) ([]Contact, error)
-	// RecordInteraction adds one interaction with key (a contact ID or a
-	// peer URI) at time at: Count+1, Last = max(Last, at) and Score decayed
-	// with halfLife to at, plus 1. At most maxKeys keys are kept per user;
-	// the least recently used are dropped.
-	RecordInteraction(ctx context.Context, user, key string, at time.Time, halfLife time.Duration, maxKeys int) (Interaction, error)
+	// RecordInteraction adds n (at least 1) interactions with key (a
+	// contact ID or a peer URI) at time at: Count+n, Last = max(Last, at)
+	// and Score decayed with halfLife to at, plus n. At most maxKeys keys
+	// are kept per user; the least recently used are dropped.
+	RecordInteraction(ctx context.Context, user, key string, at time.Time, n int, halfLife time.Duration, maxKeys int) (Interaction, error)
 	// Interactions returns every interaction record of user, any order.
 	Interactions(ctx context.Context, user string) ([]Interaction, error)
 }
@@ -165,26 +165,27 @@ func (c Contact) Validate() error {
 	return nil
 }
 
-// NextInteraction returns r after one more interaction at time at: Count
-// plus one, and Score decayed with halfLife to the later of Last and at,
-// plus the new interaction's weight (1 if it is the latest, less if it is
-// older than Last). Both backends use it, so they score alike.
-func NextInteraction(r Interaction, at time.Time, halfLife time.Duration) Interaction {
+// NextInteraction returns r after n more interactions at time at: Count
+// plus n, and Score decayed with halfLife to the later of Last and at,
+// plus the new interactions' weight (n if they are the latest, less if
+// they are older than Last). Both backends use it, so they score alike.
+func NextInteraction(r Interaction, at time.Time, n int, halfLife time.Duration) Interaction {
 	decay := func(d time.Duration) float64 {
 		if halfLife <= 0 || d <= 0 {
 			return 1
 		}
 		return math.Exp2(-float64(d) / float64(halfLife))
 	}
-	r.Count++
+	w := float64(n)
+	r.Count += uint64(n)
 	switch {
 	case r.Last.IsZero():
-		r.Score, r.Last = 1, at
+		r.Score, r.Last = w, at
 	case at.After(r.Last):
-		r.Score = r.Score*decay(at.Sub(r.Last)) + 1
+		r.Score = r.Score*decay(at.Sub(r.Last)) + w
 		r.Last = at
 	default:
-		r.Score += decay(r.Last.Sub(at))
+		r.Score += w * decay(r.Last.Sub(at))
 	}
 	return r
 }

@@ -14,7 +14,7 @@ import (
 
 // peerRecorder is what callLog needs of the address book.
 type peerRecorder interface {
-	RecordPeerInteraction(ctx context.Context, user, peer string, at time.Time) error
+	RecordPeerInteraction(ctx context.Context, user, peer string, at time.Time, n int) error
 }
 
 // identityResolver is what callLog needs of the accounts.
@@ -26,7 +26,7 @@ type identityResolver interface {
 // (the "frequent" tag, ranking and suggestions). The B2BUA reports on the
 // call's goroutine; a bounded queue keeps the store writes off it, and a
 // report that finds the queue full is dropped and counted. Run owns the
-// one worker goroutine.
+// worker goroutines.
 type callLog struct {
 	users   *identityCache
 	book    peerRecorder
@@ -61,32 +61,50 @@ func (l *callLog) answered(caller, callee string) {
 // single writer would cap the call rate at the disk's sync rate.
 const recordConcurrency = 64
 
-// Run records queued calls until ctx ends, and returns once the records
-// in flight are done.
+// maxRound bounds the calls one round of Run takes from the queue.
+const maxRound = 1024
+
+// Run records queued calls until ctx ends. A round takes what the queue
+// holds (up to maxRound calls), folds the calls between the same two
+// parties into one record with a count, writes the records concurrently
+// and waits for them: under load the queue fills meanwhile, so the rounds
+// grow and the writes per call fall (the same pair calling repeatedly
+// costs one write per round, not one per call). Run returns once the
+// round in flight is done.
 func (l *callLog) Run(ctx context.Context) error {
 	sem := make(chan struct{}, recordConcurrency)
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	round := make(map[[2]string]int)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case p := <-l.q:
+			round[p]++
+		}
+	fill:
+		for n := 1; n < maxRound; n++ {
 			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return nil
+			case p := <-l.q:
+				round[p]++
+			default:
+				break fill
 			}
+		}
+		var wg sync.WaitGroup
+		for p, n := range round {
+			sem <- struct{}{} // a record ends (its store calls take ctx)
 			wg.Go(func() {
 				defer func() { <-sem }()
-				l.record(ctx, p[0], p[1])
+				l.record(ctx, p[0], p[1], n)
 			})
 		}
+		wg.Wait()
+		clear(round)
 	}
 }
 
-// record adds the call to the book of each party that is a convergo user.
-func (l *callLog) record(ctx context.Context, caller, callee string) {
+// record adds n calls to the book of each party that is a convergo user.
+func (l *callLog) record(ctx context.Context, caller, callee string, n int) {
 	now := time.Now()
 	for _, side := range [][2]string{{caller, callee}, {callee, caller}} {
 		id, found, err := l.users.userID(ctx, side[0])
@@ -94,7 +112,7 @@ func (l *callLog) record(ctx context.Context, caller, callee string) {
 			continue
 		}
 		if err == nil {
-			err = l.book.RecordPeerInteraction(ctx, id, side[1], now)
+			err = l.book.RecordPeerInteraction(ctx, id, side[1], now, n)
 		}
 		if err != nil && ctx.Err() == nil {
 			l.log.Warn("record call interaction", zap.String("aor", side[0]), zap.Error(err))

@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"path/filepath"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
 	"github.com/convergo/convergo/store"
+	"github.com/convergo/convergo/store/bolt"
 )
 
 // countingUsers counts the reads that reach the real store.
@@ -70,5 +76,83 @@ func TestIdentityCache(t *testing.T) {
 	c.mu.Unlock()
 	if n > 3 {
 		t.Fatalf("cache holds %d identities, max 3", n)
+	}
+}
+
+// storeBook records interactions straight into a real store, counting the
+// writes (the address book adds key canonicalisation and its cache on top).
+type storeBook struct {
+	contacts store.Contacts
+	writes   atomic.Int64
+}
+
+func (b *storeBook) RecordPeerInteraction(ctx context.Context, user, peer string, at time.Time, n int) error {
+	b.writes.Add(1)
+	_, err := b.contacts.RecordInteraction(ctx, user, peer, at, n, time.Hour, 0)
+	return err
+}
+
+// TestCallLogFoldsRepeatedCalls: the calls queued while a round is written
+// are folded per pair of parties: every call is counted, with one write per
+// pair and party instead of one per call.
+func TestCallLogFoldsRepeatedCalls(t *testing.T) {
+	st, err := bolt.Open(bolt.Config{Path: filepath.Join(t.TempDir(), "db")}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := t.Context()
+	for _, u := range []store.User{{ID: "alice", Identity: "sip:alice@example.net"}, {ID: "bob", Identity: "sip:bob@example.net"}} {
+		if _, err := st.Users().Create(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	book := &storeBook{contacts: st.Contacts()}
+	l, err := newCallLog(st.Users(), book, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Queued before Run starts: one round takes them all.
+	for range 50 {
+		l.answered("sip:alice@example.net", "sip:bob@example.net")
+	}
+	for range 3 {
+		l.answered("sip:alice@example.net", "sip:carol@example.org") // carol is nobody's: alice's book only
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(runCtx) }()
+
+	want := map[string]map[string]uint64{
+		"alice": {"sip:bob@example.net": 50, "sip:carol@example.org": 3},
+		"bob":   {"sip:alice@example.net": 50},
+	}
+	counts := func() map[string]map[string]uint64 {
+		got := map[string]map[string]uint64{}
+		for user := range want {
+			recs, err := st.Contacts().Interactions(ctx, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[user] = map[string]uint64{}
+			for _, r := range recs {
+				got[user][r.Key] = r.Count
+			}
+		}
+		return got
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !reflect.DeepEqual(counts(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("interactions = %v, want %v", counts(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if w := book.writes.Load(); w != 3 {
+		t.Fatalf("%d interaction writes for 53 calls between 2 pairs (3 books to update), want 3", w)
 	}
 }

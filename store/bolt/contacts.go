@@ -314,10 +314,13 @@ func (v contacts) appendTx(tx *bbolt.Tx, user string, e store.Event) (uint64, er
 	return seq, eventLog(v).trim(tx, user, lb, seq)
 }
 
-// RecordInteraction adds one interaction; see store.Contacts.
-func (v contacts) RecordInteraction(ctx context.Context, user, key string, at time.Time, halfLife time.Duration, maxKeys int) (store.Interaction, error) {
+// RecordInteraction adds n interactions; see store.Contacts.
+func (v contacts) RecordInteraction(ctx context.Context, user, key string, at time.Time, n int, halfLife time.Duration, maxKeys int) (store.Interaction, error) {
 	if user == "" || key == "" {
 		return store.Interaction{}, fmt.Errorf("bolt: record interaction: %w", invalid("interaction needs a user and a key"))
+	}
+	if n < 1 {
+		return store.Interaction{}, fmt.Errorf("bolt: record interaction: %w", invalid("interaction count must be at least 1"))
 	}
 	if err := ctx.Err(); err != nil {
 		return store.Interaction{}, err
@@ -340,7 +343,7 @@ func (v contacts) RecordInteraction(ctx context.Context, user, key string, at ti
 				return fmt.Errorf("decode interaction %s: %w", key, err)
 			}
 		}
-		rec = store.NextInteraction(rec, at, halfLife)
+		rec = store.NextInteraction(rec, at, n, halfLife)
 		raw, err := json.Marshal(rec)
 		if err != nil {
 			return err

@@ -355,10 +355,13 @@ func (v contacts) tryApply(ctx context.Context, user string, ops []store.Contact
 	return out, false, nil
 }
 
-// RecordInteraction adds one interaction; see store.Contacts.
-func (v contacts) RecordInteraction(ctx context.Context, user, key string, at time.Time, halfLife time.Duration, maxKeys int) (store.Interaction, error) {
+// RecordInteraction adds n interactions; see store.Contacts.
+func (v contacts) RecordInteraction(ctx context.Context, user, key string, at time.Time, n int, halfLife time.Duration, maxKeys int) (store.Interaction, error) {
 	if user == "" || key == "" {
 		return store.Interaction{}, fmt.Errorf("redis: record interaction: %w: interaction needs a user and a key", store.ErrInvalid)
+	}
+	if n < 1 {
+		return store.Interaction{}, fmt.Errorf("redis: record interaction: %w: interaction count must be at least 1", store.ErrInvalid)
 	}
 	k := v.s.keys.interactions(user)
 	for range applyRetries {
@@ -372,7 +375,7 @@ func (v contacts) RecordInteraction(ctx context.Context, user, key string, at ti
 				return store.Interaction{}, fmt.Errorf("redis: record interaction of %s: decode: %w", user, err)
 			}
 		}
-		rec = store.NextInteraction(rec, at, halfLife)
+		rec = store.NextInteraction(rec, at, n, halfLife)
 		data, err := json.Marshal(rec)
 		if err != nil {
 			return store.Interaction{}, fmt.Errorf("redis: record interaction of %s: %w", user, err)

@@ -317,13 +317,17 @@ func RunContacts(t *testing.T, open Opener) {
 		cs := open(t).Contacts()
 		const hl = time.Hour
 		t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-		rec := func(key string, at time.Time, maxKeys int) store.Interaction {
+		recN := func(key string, at time.Time, n, maxKeys int) store.Interaction {
 			t.Helper()
-			r, err := cs.RecordInteraction(t.Context(), "alice", key, at, hl, maxKeys)
+			r, err := cs.RecordInteraction(t.Context(), "alice", key, at, n, hl, maxKeys)
 			if err != nil {
 				t.Fatalf("RecordInteraction(%s) error = %v", key, err)
 			}
 			return r
+		}
+		rec := func(key string, at time.Time, maxKeys int) store.Interaction {
+			t.Helper()
+			return recN(key, at, 1, maxKeys)
 		}
 		rec("c1", t0, 0)
 		r := rec("c1", t0.Add(hl), 0) // one half-life later: 1/2 + 1
@@ -334,9 +338,21 @@ func RunContacts(t *testing.T, open Opener) {
 		if r.Count != 3 || math.Abs(r.Score-2) > 1e-9 || !r.Last.Equal(t0.Add(hl)) {
 			t.Fatalf("older interaction = %+v, want count 3, score 2, Last unchanged", r)
 		}
-		rec("tel:+8613800138000", t0.Add(2*hl), 3)
-		rec("sip:bob@example.net", t0.Add(3*hl), 3)
-		rec("tel:+12025550143", t0.Add(4*hl), 3) // over the cap: c1, the least recent, goes
+		// n interactions at once weigh what n single ones at the same time do.
+		r = recN("c1", t0.Add(hl), 3, 0) // at Last: 2 plus 3
+		if r.Count != 6 || math.Abs(r.Score-5) > 1e-9 || !r.Last.Equal(t0.Add(hl)) {
+			t.Fatalf("three interactions at once = %+v, want count 6, score 5", r)
+		}
+		r = recN("c1", t0.Add(2*hl), 2, 0) // one half-life later: 5/2 plus 2
+		if r.Count != 8 || math.Abs(r.Score-4.5) > 1e-9 || !r.Last.Equal(t0.Add(2*hl)) {
+			t.Fatalf("two interactions at once, later = %+v, want count 8, score 4.5", r)
+		}
+		if _, err := cs.RecordInteraction(t.Context(), "alice", "c1", t0, 0, hl, 0); !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("RecordInteraction(n=0) error = %v, want ErrInvalid", err)
+		}
+		rec("tel:+8613800138000", t0.Add(3*hl), 3)
+		rec("sip:bob@example.net", t0.Add(4*hl), 3)
+		rec("tel:+12025550143", t0.Add(5*hl), 3) // over the cap: c1, the least recent, goes
 		all, err := cs.Interactions(t.Context(), "alice")
 		if err != nil {
 			t.Fatal(err)
