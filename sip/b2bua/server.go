@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"strings"
@@ -407,7 +408,16 @@ func (b *binding) isSelf(t target) bool {
 }
 
 // dialCtx bounds connection set-up and name resolution of one request.
-func (s *Server) dialCtx() (context.Context, context.CancelFunc) {
+// A UDP request to an IP address needs neither, and gets no deadline: a
+// timer per request was ~1% of the CPU at thousands of calls/s.
+func (s *Server) dialCtx(tp string, req *sip.Request) (context.Context, context.CancelFunc) {
+	if tp == "UDP" {
+		if host, _, err := net.SplitHostPort(req.Destination()); err == nil {
+			if _, err := netip.ParseAddr(host); err == nil {
+				return s.ctx, func() {}
+			}
+		}
+	}
 	return context.WithTimeout(s.ctx, s.cfg.DialTimeout)
 }
 
@@ -421,7 +431,7 @@ func (s *Server) request(tp string, req *sip.Request) (sip.ClientTransaction, er
 	if cli == nil {
 		return nil, fmt.Errorf("b2bua: send %s: no %s listener bound", req.Method, tp)
 	}
-	ctx, cancel := s.dialCtx()
+	ctx, cancel := s.dialCtx(tp, req)
 	defer cancel()
 	tx, err := cli.TransactionRequest(ctx, req)
 	if err != nil {

@@ -3,9 +3,11 @@ package isc
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	requests *prometheus.CounterVec // by trust
-	refused  prometheus.Counter
-	stripped prometheus.Counter
+	requests  *prometheus.CounterVec // by trust
+	trusted   prometheus.Counter     // requests{source="trusted"}, looked up once
+	untrusted prometheus.Counter
+	refused   prometheus.Counter
+	stripped  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -23,6 +25,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Trust-domain P-headers removed from requests of untrusted sources.",
 		}),
 	}
+	m.trusted = m.requests.WithLabelValues("trusted")
+	m.untrusted = m.requests.WithLabelValues("untrusted")
 	if reg == nil {
 		return m, nil
 	}

@@ -91,10 +91,10 @@ func (t *Trust) Middleware(next Handler) Handler {
 		src, ok := sourceAddr(req)
 		trusted := ok && t.Trusted(src)
 		if trusted {
-			t.metrics.requests.WithLabelValues("trusted").Inc()
+			t.metrics.trusted.Inc()
 			return next(WithInfo(ctx, t.classify(req)), req, tx)
 		}
-		t.metrics.requests.WithLabelValues("untrusted").Inc()
+		t.metrics.untrusted.Inc()
 		if sipmsg.Header(req, "P-Asserted-Identity") != nil && !req.IsAck() {
 			t.metrics.refused.Inc()
 			return &StatusError{Code: sip.StatusForbidden, Reason: "Forbidden (untrusted P-Asserted-Identity)",

@@ -9,7 +9,8 @@
 # (default 25000) moves every port, so two benches can share a machine.
 # PROFILE_DIR, if set, gets a CPU profile (the middle of each step), a heap
 # profile and a goroutine count per step, through the admin listener.
-# SERVER_ENV="GOGC=200 ..." adds environment for the server only.
+# SERVER_ENV="GOGC=200 ..." adds environment for the server only; BIN runs
+# another convergo binary (to compare two builds).
 # MEDIA_MODE (default passthrough) is media.mode: this bench measures call
 # signalling, like a forking proxy without media; MEDIA_MODE=relay anchors
 # every call's SDP on the relay too (port pairs per fork; widen the range).
@@ -20,7 +21,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-bin="$root/bin/convergo"
+bin=${BIN:-"$root/bin/convergo"}
 rates=${RATES:-"100 250 500 1000 1500 2000 2500 3000 3500 4000"}
 secs=${SECONDS_PER_STEP:-10}
 work=$(mktemp -d)
