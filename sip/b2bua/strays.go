@@ -14,9 +14,11 @@ import (
 // waits T2 (4 s) before re-sending an ACK it already sent, holding its
 // lock, and the device retransmits meanwhile: past saturation that turned
 // a late ACK into a storm. So the watcher ends a UDP INVITE transaction
-// at its non-2xx final (sipgo has ACKed it) and leaves the ACK here, by
-// branch, for as long as sipgo would have kept the transaction (Timer D,
-// sip.transaction_wait); the csip.Server hands us the strays.
+// at its non-2xx final (sipgo has ACKed it) and leaves the INVITE and the
+// final here, by branch, for as long as sipgo would have kept the
+// transaction (Timer D, sip.transaction_wait); the csip.Server hands us
+// the strays, and the ACK is built again only for one that comes (most
+// finals are never retransmitted).
 type strayAcks struct {
 	mu sync.Mutex
 	m  map[string]strayAck
@@ -24,8 +26,8 @@ type strayAcks struct {
 }
 
 type strayAck struct {
-	ack   *sip.Request
-	tp    string
+	inv   *sip.Request
+	res   *sip.Response
 	until time.Time
 }
 
@@ -34,27 +36,28 @@ type strayKey struct {
 	until  time.Time
 }
 
-// put keeps ack for branch until until and drops what expired.
-func (s *strayAcks) put(branch string, ack *sip.Request, tp string, now, until time.Time) {
+// put keeps the INVITE of branch and its final until until, and drops
+// what expired.
+func (s *strayAcks) put(branch string, inv *sip.Request, res *sip.Response, now, until time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expire(now)
 	if s.m == nil {
 		s.m = make(map[string]strayAck)
 	}
-	s.m[branch] = strayAck{ack: ack, tp: tp, until: until}
+	s.m[branch] = strayAck{inv: inv, res: res, until: until}
 	s.q = append(s.q, strayKey{branch: branch, until: until})
 }
 
-// get returns the live ACK of branch.
-func (s *strayAcks) get(branch string, now time.Time) (*sip.Request, string, bool) {
+// get returns the live INVITE of branch and its final.
+func (s *strayAcks) get(branch string, now time.Time) (*sip.Request, *sip.Response, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[branch]
 	if !ok || !now.Before(e.until) {
-		return nil, "", false
+		return nil, nil, false
 	}
-	return e.ack, e.tp, true
+	return e.inv, e.res, true
 }
 
 // expire drops the entries whose time is up; s.mu is held.
@@ -97,14 +100,16 @@ func (s *Server) OnStrayResponse(res *sip.Response) {
 		return
 	}
 	branch, _ := res.Via().Params.Get("branch")
-	if ack, tp, ok := s.strays.get(branch, time.Now()); ok {
-		_ = s.write(tp, ack) // best effort, like the transaction's own re-ACK
+	if inv, final, ok := s.strays.get(branch, time.Now()); ok {
+		// The ACK repeats the one sent for the first copy of the final
+		// (RFC 3261 §17.1.1.3): same branch, To tag from that final.
+		_ = s.write(inv.Transport(), sipmsg.AckNon2xx(inv, final)) // best effort, like the transaction's own re-ACK
 	}
 }
 
-// keepAck hands the ACK of inv's non-2xx final res to the stray handler.
+// keepAck hands inv and its non-2xx final res to the stray handler.
 func (s *Server) keepAck(inv *sip.Request, res *sip.Response) {
 	branch, _ := inv.Via().Params.Get("branch")
 	now := time.Now()
-	s.strays.put(branch, sipmsg.AckNon2xx(inv, res), inv.Transport(), now, now.Add(sip.Timer_D))
+	s.strays.put(branch, inv, res, now, now.Add(sip.Timer_D))
 }
