@@ -72,6 +72,7 @@ sipp: deps build
 
 # Call setups/s to a two-device callee at increasing rates (RATES="…", SECONDS_PER_STEP=10):
 # prints failures, server CPU per call and RSS per step, then the highest clean rate.
+# TARGET=kamailio runs the same steps against Kamailio (installed by hand: apt-get install kamailio).
 bench-sip: deps build
 	./testdata/sipp/bench.sh
 
