@@ -76,6 +76,7 @@ func (s *Server) register(ctx context.Context) {
 // recovery. It is the only code that turns a handler error into a response.
 func (s *Server) guard(ctx context.Context, h Handler) func(*sip.Request, sip.ServerTransaction) {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
+		growStack()
 		method := methodLabel(req.Method)
 		s.metrics.requests.WithLabelValues(method).Inc()
 		isAck := req.IsAck()
