@@ -3,7 +3,8 @@
 # A SIPp UAC calls bob at increasing rates (INVITE, 180, 200, ACK, 1 s, BYE);
 # bob's device 1 (uas.xml) answers, device 2 (uas-ring.xml) rings and must be
 # CANCELled every time. A step passes only if all three SIPp processes report
-# zero failed calls. Prints, per rate: calls, failures, server CPU per call,
+# zero failed calls. Prints, per rate: calls, failures (as the caller, device 1
+# and device 2 counted them), server CPU per call,
 # server RSS; then the highest rate with zero failures.
 # RATES="200 500 ..." and SECONDS_PER_STEP override the steps. PORT_BASE
 # (default 25000) moves every port, so two benches can share a machine.
@@ -97,7 +98,7 @@ drops() { awk '/^Udp:/ && $2 ~ /^[0-9]+$/ {print $6}' /proc/net/snmp; }
 reaped() { awk 'NR==2{split($1,u,/[ms]/); split($2,s,/[ms]/); printf "%.3f", u[1]*60+u[2]+s[1]*60+s[2]}' "$1"; }
 hz=$(getconf CLK_TCK)
 best=0
-printf '%6s %8s %8s %12s %12s %9s %10s\n' rate calls failed "cpu/call" "sipp/call" "rss(MiB)" "udp drops"
+printf '%6s %8s %14s %12s %12s %9s %10s\n' rate calls "failed u/d1/d2" "cpu/call" "sipp/call" "rss(MiB)" "udp drops"
 for r in $rates; do
   n=$((r * secs))
   sipp -sf "$here/uas.xml" "${common[@]}" -p $dev1 -m "$n" -timeout $((secs + 30))s \
@@ -125,11 +126,13 @@ for r in $rates; do
   wait $u1; r1=$?; wait $u2; r2=$?
   set -e
   c1=$(cpu) d1=$(drops); times >"$work/times1"
-  failed=$(tail -1 "$work/uac.csv" | awk -F';' '{print $18}' 2>/dev/null || echo "?")
+  # Failed calls as the caller and each device counted them (caller/device 1/device 2):
+  # a device can fail a call the caller completed (a CANCEL for a call it had given up).
+  failed=$(for f in uac uas1 uas2; do tail -1 "$work/$f.csv" 2>/dev/null | awk -F';' '{print $18}' | grep . || echo "?"; done | paste -sd/)
   percall=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$n" 'BEGIN{printf "%.0f µs", d / hz / n * 1e6}')
   # What the three SIPp processes used: the share of the machine left to the server.
   others=$(awk -v a="$(reaped "$work/times0")" -v b="$(reaped "$work/times1")" -v n="$n" 'BEGIN{printf "%.0f µs", (b - a) / n * 1e6}')
-  printf '%6s %8s %8s %12s %12s %9s %10s\n' "$r" "$n" "${failed:-?}" "$percall" "$others" "$(( $(rss) / 1024 ))" "$((d1 - d0))"
+  printf '%6s %8s %14s %12s %12s %9s %10s\n' "$r" "$n" "${failed:-?}" "$percall" "$others" "$(( $(rss) / 1024 ))" "$((d1 - d0))"
   if [ $rc -ne 0 ] || [ $r1 -ne 0 ] || [ $r2 -ne 0 ]; then
     echo "rate $r: failures (uac rc=$rc, device1 rc=$r1, device2 rc=$r2); stopping"
     for f in uac uas1 uas2; do  # SIPp's own account of what went wrong
