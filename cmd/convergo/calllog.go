@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/convergo/convergo/internal/evict"
 	"github.com/convergo/convergo/store"
 )
 
@@ -170,16 +171,7 @@ func (c *identityCache) userID(ctx context.Context, identity string) (id string,
 		return "", false, err
 	}
 	c.mu.Lock()
-	if len(c.m) >= c.max {
-		for k, v := range c.m {
-			if !now.Before(v.until) {
-				delete(c.m, k)
-			}
-		}
-		if len(c.m) >= c.max {
-			clear(c.m)
-		}
-	}
+	evict.MakeRoom(c.m, c.max, func(v identityEntry) bool { return !now.Before(v.until) })
 	c.m[identity] = identityEntry{id: u.ID, until: now.Add(c.ttl)}
 	c.mu.Unlock()
 	return u.ID, u.ID != "", nil

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/convergo/convergo/internal/evict"
 	"github.com/convergo/convergo/store"
 )
 
@@ -57,16 +58,7 @@ func (c *cachedBindings) listCached(ctx context.Context, aor string, now time.Ti
 		e = cachedList{bs: bs, until: now.Add(c.ttl)}
 		c.mu.Lock()
 		if c.gen == gen {
-			if len(c.m) >= c.max {
-				for k, v := range c.m {
-					if !now.Before(v.until) {
-						delete(c.m, k)
-					}
-				}
-				if len(c.m) >= c.max {
-					clear(c.m)
-				}
-			}
+			evict.MakeRoom(c.m, c.max, func(v cachedList) bool { return !now.Before(v.until) })
 			c.m[aor] = e
 		}
 		c.mu.Unlock()
