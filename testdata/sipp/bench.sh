@@ -119,7 +119,7 @@ for r in $rates; do
     curl -fsS -o "$profdir/cpu-$r.pb.gz" "http://$admin/debug/pprof/profile?seconds=$ps" || true
     sleep $(( secs / 3 - ps > 0 ? secs / 3 - ps : 0 ))
     curl -fsS -o "$profdir/heap-$r.pb.gz" "http://$admin/debug/pprof/heap" || true
-    curl -fsS "http://$http/metrics" 2>/dev/null | grep -E '^go_(gc_duration_seconds_count|memstats_heap_inuse_bytes|goroutines|memstats_next_gc_bytes) |^convergo_calllog_dropped_total' >"$profdir/metrics-$r.txt" || true
+    curl -fsS "http://$http/metrics" 2>/dev/null | grep -E '^go_(gc_duration_seconds_count|memstats_heap_inuse_bytes|goroutines|memstats_next_gc_bytes) |^convergo_calllog_dropped_total|^convergo_sip_rejected_total|^convergo_b2bua_calls' >"$profdir/metrics-$r.txt" || true
     curl -fsS "http://$admin/debug/pprof/goroutine?debug=1" 2>/dev/null | head -1 >"$profdir/goroutines-$r.txt" || true
     curl -fsS -o "$profdir/goroutine-$r.txt" "http://$admin/debug/pprof/goroutine?debug=1" || true
     echo "rss mid-step: $(( $(rss) / 1024 )) MiB" >>"$profdir/goroutines-$r.txt"
